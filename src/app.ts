@@ -1,0 +1,88 @@
+// The HTTP application: request ids, access log and metrics around small mounted sub-apps, and one error
+// renderer. Routes only translate between HTTP and the core.
+import { randomBytes } from 'node:crypto';
+import { Hono } from 'hono';
+import type { Deps } from './deps.js';
+import { AppError, errors, toAppError } from './errors.js';
+import type { AppEnv } from './http/context.js';
+import { createObjectRoutes } from './http/object-routes.js';
+import { createOpsRoutes } from './http/ops-routes.js';
+import { ossErrorBody, ossErrorHeaders } from './http/oss-errors.js';
+import { AbortedError } from './media/run.js';
+
+// OSS request ids are 24 upper-case hex characters.
+const newRequestId = () => randomBytes(12).toString('hex').toUpperCase();
+
+export function createApp(deps: Deps): Hono<AppEnv> {
+  const { config, metrics, log } = deps;
+  const app = new Hono<AppEnv>();
+  const requests = metrics.counter('stillframe_http_requests_total', 'HTTP requests by route kind, method and status');
+  const duration = metrics.histogram('stillframe_http_request_duration_seconds', 'HTTP request latency by route kind', [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+  ]);
+
+  app.use('*', async (c, next) => {
+    const requestId = newRequestId();
+    c.set('requestId', requestId);
+    c.set('log', log);
+    const started = performance.now();
+    await next();
+    c.header('x-oss-request-id', requestId);
+    const url = new URL(c.req.url);
+    const route = url.pathname.startsWith('/_/') ? 'ops' : url.searchParams.has('x-oss-process') ? 'snapshot' : 'object';
+    const seconds = (performance.now() - started) / 1000;
+    requests.inc({ route, method: c.req.method, status: String(c.res.status) });
+    duration.observe(seconds, { route });
+    if (route !== 'ops') {
+      log.info('request', {
+        requestId,
+        method: c.req.method,
+        path: url.pathname,
+        // The process string is logged; signatures and credentials in the query never are.
+        process: url.searchParams.get('x-oss-process') ?? undefined,
+        status: c.res.status,
+        ms: Math.round(seconds * 1000),
+        cache: c.get('cacheHit') === undefined ? undefined : c.get('cacheHit') ? 'hit' : 'miss',
+      });
+    }
+  });
+
+  app.route(
+    '/_',
+    createOpsRoutes({
+      metrics,
+      binaries: deps.runner.binaries,
+      storage: deps.store.description,
+      version: deps.version,
+      isDraining: deps.isDraining,
+      limiter: deps.limiter,
+    }),
+  );
+  app.all('/_/*', () => {
+    throw errors.noSuchKey('/_/ is reserved for the server');
+  });
+  app.route(
+    '/',
+    createObjectRoutes({
+      store: deps.store,
+      capture: deps.capture,
+      domain: config.domain,
+      maxOutputDimension: config.limits.maxOutputDimension,
+      snapshotCacheControl: config.http.snapshotCacheControl,
+      objectCacheControl: config.http.objectCacheControl,
+    }),
+  );
+
+  app.onError((err, c) => {
+    // The client went away: nobody reads this answer; 499 marks it in logs and metrics (as nginx does).
+    if (err instanceof AbortedError) return new Response(null, { status: 499 });
+    const appError: AppError = toAppError(err);
+    if (appError.status >= 500 && appError.status !== 503) log.error('request failed', { requestId: c.get('requestId'), err: appError.cause ?? err });
+    else log.debug('client error', { requestId: c.get('requestId'), code: appError.code, message: appError.message });
+    const headers = ossErrorHeaders(appError);
+    const body = c.req.method === 'HEAD' ? null : ossErrorBody(appError, c.get('requestId'), c.req.header('host') ?? '');
+    return new Response(body, { status: appError.status, headers });
+  });
+
+  return app;
+}

@@ -1,0 +1,77 @@
+// One error type for everything the server answers with a non-2xx status. Renderers (OSS XML for the
+// URL API, IMM JSON for the RPC API) read these fields; nothing else builds error bodies.
+
+export interface AppErrorOptions {
+  /** OSS error code ("EC") such as 0053-00000101; only set where the OSS spec names one. */
+  ec?: string;
+  /** Seconds, for 503s. */
+  retryAfter?: number;
+  /** Extra response headers the error implies (e.g. Content-Range on a 416). */
+  headers?: Record<string, string>;
+  cause?: unknown;
+}
+
+export class AppError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly ec: string | undefined;
+  readonly retryAfter: number | undefined;
+  readonly headers: Record<string, string>;
+
+  constructor(status: number, code: string, message: string, options: AppErrorOptions = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'AppError';
+    this.status = status;
+    this.code = code;
+    this.ec = options.ec;
+    this.retryAfter = options.retryAfter;
+    this.headers = options.headers ?? {};
+  }
+}
+
+/** The OSS snapshot parameter a bad value belongs to → its EC. */
+export const SNAPSHOT_PARAM_EC = {
+  t: '0053-00000101',
+  w: '0053-00000104',
+  h: '0053-00000105',
+  m: '0053-00000106',
+  f: '0053-00000107',
+  ar: '0053-00000108',
+  process: '0053-00000109',
+} as const;
+export type SnapshotParamName = keyof typeof SNAPSHOT_PARAM_EC;
+
+// The catalogue: every error the server produces is made by one of these, so codes, statuses and
+// message shapes are declared exactly once.
+export const errors = {
+  /** sharp-style message: `Expected integer >= 0 for t but received "abc".` */
+  snapshotParam: (param: SnapshotParamName, expected: string, received: string) =>
+    new AppError(400, 'InvalidArgument', `Expected ${expected} for ${param} but received "${received}".`, {
+      ec: SNAPSHOT_PARAM_EC[param],
+    }),
+  malformedProcess: (message: string) =>
+    new AppError(400, 'InvalidArgument', message, { ec: SNAPSHOT_PARAM_EC.process }),
+  invalidArgument: (message: string, cause?: unknown) => new AppError(400, 'InvalidArgument', message, { cause }),
+  notMedia: (message: string, cause?: unknown) => new AppError(400, 'InvalidArgument', message, { cause }),
+  limitExceeded: (message: string) => new AppError(400, 'InvalidArgument', message),
+  invalidBucketName: (bucket: string) =>
+    new AppError(400, 'InvalidBucketName', `The bucket name "${bucket}" is not valid.`),
+  invalidObjectName: (message: string) => new AppError(400, 'InvalidObjectName', message),
+  noSuchBucket: (bucket: string) => new AppError(404, 'NoSuchBucket', `The specified bucket "${bucket}" does not exist.`),
+  noSuchKey: (key: string) => new AppError(404, 'NoSuchKey', `The specified key "${key}" does not exist.`),
+  invalidRange: (size: number) =>
+    new AppError(416, 'InvalidRange', `The requested range is not satisfiable (object size ${size}).`, {
+      headers: { 'Content-Range': `bytes */${size}` },
+    }),
+  methodNotAllowed: (method: string) =>
+    new AppError(405, 'MethodNotAllowed', `The specified method "${method}" is not allowed against this resource.`),
+  saturated: (retryAfter: number) =>
+    new AppError(503, 'ServiceUnavailable', 'The server is busy; retry later.', { retryAfter }),
+  timeout: (what: string, ms: number) =>
+    new AppError(504, 'GatewayTimeout', `${what} did not finish within ${ms} ms.`),
+  internal: (cause: unknown) => new AppError(500, 'InternalError', 'We encountered an internal error.', { cause }),
+};
+
+export function toAppError(err: unknown): AppError {
+  return err instanceof AppError ? err : errors.internal(err);
+}
