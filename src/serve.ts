@@ -1,0 +1,79 @@
+// `stillframe serve`: config → deps → app → listen; SIGTERM/SIGINT drain in-flight requests before exit.
+import { serve } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import { createApp } from './app.js';
+import { ConfigError, loadConfig, parseFlags, SETTINGS } from './config.js';
+import { ensureDemoMedia } from './demo.js';
+import { createDeps } from './deps.js';
+
+const HELP = `stillframe — frames from stored video as images (OSS video/snapshot URLs)
+
+Usage: stillframe serve [--port N] [--host ADDR] [--storage file:///dir] [--domain example.com]
+
+Every option can also be set from the environment:
+${Object.values(SETTINGS)
+  .map((s) => `  ${s.env.padEnd(34)}${'flag' in s ? `--${s.flag}`.padEnd(12) : ''.padEnd(12)}default ${JSON.stringify(s.default instanceof Object ? (s.default as { root?: string }).root ?? s.default : s.default)}`)
+  .join('\n')}
+
+Example: stillframe --port 8080 --storage file://./data
+Then:    curl -o frame.jpg 'http://127.0.0.1:8080/demo/sample.mp4?x-oss-process=video/snapshot,t_2000,f_jpg,w_320'
+`;
+
+export async function serveCommand(args: string[]): Promise<void> {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(HELP);
+    return;
+  }
+  let config;
+  try {
+    config = loadConfig(process.env, parseFlags(args));
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`stillframe: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const deps = await createDeps(config);
+  const { log, runner } = deps;
+  for (const tool of ['ffmpeg', 'ffprobe'] as const) {
+    const b = runner.binaries[tool];
+    log.info(`using ${tool}`, { path: b.path, source: b.source, version: b.version.join('.') });
+    if (b.version[0] < 5) log.warn(`${tool} ${b.version.join('.')} is older than 5.0: consider STILLFRAME_${tool.toUpperCase()} or apt-get install ffmpeg`);
+  }
+  if (config.demoMedia) await ensureDemoMedia(deps.store, runner, config.storage.root, log);
+
+  const app = createApp(deps);
+  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info: AddressInfo) => {
+    const host = info.address.includes(':') ? `[${info.address}]` : info.address;
+    const base = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${info.port}`;
+    log.info('listening', { address: info.address, port: info.port, storage: deps.store.description });
+    process.stdout.write(
+      `\nstillframe is serving ${deps.store.description} on ${base}\n` +
+        (config.demoMedia ? `Try: ${base}/demo/sample.mp4?x-oss-process=video/snapshot,t_2000,f_jpg,w_320\n` : '') +
+        `Health: ${base}/_/health   Metrics: ${base}/_/metrics\n\n`,
+    );
+  });
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    deps.setDraining();
+    log.info('draining', { signal, graceMs: config.shutdownGraceMs });
+    // Stop accepting; in-flight requests finish; idle keep-alive sockets close now instead of holding
+    // the process open until their timeout.
+    server.close(() => {
+      log.info('stopped');
+      process.exit(0);
+    });
+    if ('closeIdleConnections' in server) server.closeIdleConnections();
+    setTimeout(() => {
+      log.warn('grace period over, exiting with requests in flight');
+      process.exit(1);
+    }, config.shutdownGraceMs).unref();
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
