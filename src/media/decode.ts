@@ -14,16 +14,19 @@ export interface RawFrame {
   channels: 3;
 }
 
-// Guards against the six-decimal rounding of printed timestamps when seeking to a keyframe.
+// Timestamps are printed with six decimals; seeking this far past a keyframe can never land before it,
+// and cutting this far before a frame can never cut it off, in any stream time base coarser than 6 µs.
 const ROUNDING = 2e-6;
+const CUT_MARGIN = 3e-6;
 
 const secs = (s: number) => Math.max(0, s).toFixed(6);
 
 /**
  * Input seek (before -i) jumps straight to the keyframe the frame depends on, without accurate-seek
  * trimming, so rounding can never drop that keyframe; the output seek (after -i) then discards every
- * decoded frame before the chosen one. The cut sits halfway between the chosen frame and its
- * predecessor, so it is immune to timestamp rounding in either direction.
+ * decoded frame before the chosen one. The cut sits just below the chosen frame rather than halfway to
+ * its predecessor: ffmpeg rounds the cut to the stream's time base, and in coarse ones (AVI's 1/25,
+ * FLV's 1/1000) a halfway cut rounds down onto the previous frame.
  */
 export function decodeArgs(
   input: MediaInput,
@@ -39,8 +42,7 @@ export function decodeArgs(
   if (location) {
     const inputSeek = location.keyframePts - info.formatStartTime + ROUNDING;
     args.push('-ss', secs(inputSeek), '-noaccurate_seek');
-    const gap = location.previousPts === undefined ? video.frameDuration || 0.002 : location.pts - location.previousPts;
-    const cut = location.pts - location.keyframePts - ROUNDING - gap / 2;
+    const cut = location.pts - location.keyframePts - CUT_MARGIN;
     if (cut > 0) outputSeek = cut;
   }
   args.push(...inputArgs(input), '-map', `0:${video.index}`);

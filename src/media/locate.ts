@@ -12,8 +12,6 @@ import type { FfmpegRunner } from './runner.js';
 export interface FrameLocation {
   /** Presentation time (container clock, seconds) of the chosen frame. */
   pts: number;
-  /** Presentation time of the previous frame, when known: bounds the seek tolerance. */
-  previousPts: number | undefined;
   /** The keyframe decoding starts from (pts ≤ chosen frame). */
   keyframePts: number;
   isKeyframe: boolean;
@@ -54,10 +52,8 @@ export function chooseFrame(
   const keyframePts = Math.max(...keyframes.map((p) => p.pts));
   const times = [...new Set(usable.map((p) => p.pts))].sort((a, b) => a - b);
   const pts = mode === 'keyframe' ? keyframePts : Math.max(...times.filter((t) => t <= target + EPSILON));
-  const earlier = times.filter((t) => t < pts - EPSILON);
   return {
     pts,
-    previousPts: earlier.length ? earlier[earlier.length - 1] : undefined,
     keyframePts,
     isKeyframe: pts === keyframePts || usable.some((p) => p.key && Math.abs(p.pts - pts) <= EPSILON),
   };
@@ -102,6 +98,6 @@ export async function locateFrame(
   }
   // A stream whose packets carry no keyframe flag at all (some cover pictures): take the first frame.
   const first = lastPackets[0];
-  if (first && info.video) return { pts: first.pts, previousPts: undefined, keyframePts: first.pts, isKeyframe: true };
+  if (first && info.video) return { pts: first.pts, keyframePts: first.pts, isKeyframe: true };
   throw errors.notMedia('The video stream has no decodable frames.');
 }

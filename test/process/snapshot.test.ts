@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { AppError } from '../../src/errors.js';
+import { canonicalSnapshot, parseSnapshotProcess } from '../../src/process/snapshot.js';
+
+const limits = { maxOutputDimension: 4096 };
+const parse = (s: string) => parseSnapshotProcess(s, limits);
+
+function failure(s: string): { message: string; ec: string | undefined; status: number } {
+  try {
+    parse(s);
+  } catch (err) {
+    if (err instanceof AppError) return { message: err.message, ec: err.ec, status: err.status };
+    throw err;
+  }
+  throw new Error(`expected ${s} to fail`);
+}
+
+describe('parseSnapshotProcess', () => {
+  it('parses every parameter', () => {
+    expect(parse('video/snapshot,t_7000,f_png,w_800,h_600,m_fast,ar_auto')).toEqual({
+      timeMs: 7000, width: 800, height: 600, seek: 'keyframe', format: 'png', orientation: 'auto',
+    });
+  });
+
+  it('has OSS defaults: t 0, jpg, exact, source size, no rotation', () => {
+    expect(parse('video/snapshot')).toEqual({ timeMs: 0, width: 0, height: 0, seek: 'exact', format: 'jpg', orientation: 'none' });
+  });
+
+  it('accepts webp and avif as extensions', () => {
+    expect(parse('video/snapshot,f_webp').format).toBe('webp');
+    expect(parse('video/snapshot,f_avif').format).toBe('avif');
+  });
+
+  it('gives the same canonical form whatever the parameter order', () => {
+    expect(canonicalSnapshot(parse('video/snapshot,t_1000,f_jpg'))).toBe(canonicalSnapshot(parse('video/snapshot,f_jpg,t_1000')));
+    expect(canonicalSnapshot(parse('video/snapshot,t_1000'))).toBe(canonicalSnapshot(parse('video/snapshot,f_jpg,t_1000,w_0')));
+    expect(canonicalSnapshot(parse('video/snapshot,t_1000'))).not.toBe(canonicalSnapshot(parse('video/snapshot,t_1000,m_fast')));
+  });
+
+  it.each([
+    ['video/snapshot,t_abc', 'Expected integer >= 0 for t but received "abc".', '0053-00000101'],
+    ['video/snapshot,t_-5', 'Expected integer >= 0 for t but received "-5".', '0053-00000101'],
+    ['video/snapshot,t_1.5', 'Expected integer >= 0 for t but received "1.5".', '0053-00000101'],
+    ['video/snapshot,t_', 'Expected integer >= 0 for t but received "".', '0053-00000101'],
+    ['video/snapshot,w_-3', 'Expected integer between 0 and 4096 for w but received "-3".', '0053-00000104'],
+    ['video/snapshot,w_5000', 'Expected integer between 0 and 4096 for w but received "5000".', '0053-00000104'],
+    ['video/snapshot,h_x', 'Expected integer between 0 and 4096 for h but received "x".', '0053-00000105'],
+    ['video/snapshot,m_slow', 'Expected one of fast for m but received "slow".', '0053-00000106'],
+    ['video/snapshot,f_gif', 'Expected one of jpg, png, webp, avif for f but received "gif".', '0053-00000107'],
+    ['video/snapshot,ar_x', 'Expected one of auto, w, h for ar but received "x".', '0053-00000108'],
+    ['video/snapshot,q_80', 'Unknown parameter "q" in video/snapshot: expected t, w, h, m, f or ar.', '0053-00000109'],
+    ['video/snapshot,t1000', 'Malformed parameter "t1000" in x-oss-process: expected name_value.', '0053-00000109'],
+    ['video/snapshot,,t_1', 'Malformed parameter "" in x-oss-process: expected name_value.', '0053-00000109'],
+    ['video/snapshot,t_1,t_2', 'Parameter "t" appears more than once in x-oss-process.', '0053-00000109'],
+    ['image/resize,w_100', 'Unsupported x-oss-process action "image/resize": only video/snapshot is supported.', '0053-00000109'],
+    ['', 'Unsupported x-oss-process action "": only video/snapshot is supported.', '0053-00000109'],
+  ])('rejects %j', (input, message, ec) => {
+    expect(failure(input)).toEqual({ message, ec, status: 400 });
+  });
+
+  it('rejects over-long process strings before parsing them', () => {
+    expect(failure(`video/snapshot,${'t_1,'.repeat(100)}`).ec).toBe('0053-00000109');
+  });
+
+  it('bounds t so it stays a safe integer', () => {
+    expect(failure('video/snapshot,t_99999999999999').ec).toBe('0053-00000101');
+  });
+});
