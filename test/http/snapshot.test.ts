@@ -1,0 +1,228 @@
+// The snapshot endpoint's HTTP behaviour: errors of the spec's table, validators, caching,
+// single-flight, saturation, abort and deadlines — against real ffmpeg.
+import { symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { audioFixture, codeImage, fixture, readFrameIndex } from '../support/fixtures.js';
+import { snapshotUrl, startServer, type TestServer } from '../support/server.js';
+import { isRunning, slowFfmpeg, waitFor } from '../support/slow-ffmpeg.js';
+
+let server: TestServer;
+let video: string;
+
+beforeAll(async () => {
+  video = await fixture({ container: 'mp4', codec: 'h264' });
+  const mp4 = await import('node:fs/promises').then((fs) => fs.readFile(video));
+  server = await startServer({
+    objects: {
+      'media/v.mp4': video,
+      'media/silent.mp3': await audioFixture({ cover: false }),
+      'media/random.mp4': Buffer.from(Array.from({ length: 50_000 }, (_, i) => (i * 7919) % 256)),
+      'media/empty.mp4': Buffer.alloc(0),
+      'media/truncated.mp4': mp4.subarray(0, Math.floor(mp4.length / 3)),
+      'media/picture.mp4': await codeImage(7, { width: 320, height: 240, format: 'jpeg', quality: 90 }),
+      'media/playlist.mp4': Buffer.from('#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n'),
+    },
+    env: { STILLFRAME_MAX_SOURCE_PIXELS: String(1920 * 1080) },
+  });
+  await symlink('/etc', join(server.root, 'media', 'escape'));
+  await symlink('/etc/hostname', join(server.root, 'media', 'host.mp4'));
+}, 60_000);
+afterAll(() => server?.close());
+
+async function call(object: string, process: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' = 'GET') {
+  const res = await request(snapshotUrl(server, object, encodeURIComponent(process)), { method, headers });
+  const body = Buffer.from(await res.body.arrayBuffer());
+  const text = body.toString();
+  return {
+    status: res.statusCode,
+    headers: res.headers,
+    body,
+    code: /<Code>(.*)<\/Code>/.exec(text)?.[1],
+    ec: /<EC>(.*)<\/EC>/.exec(text)?.[1],
+    message: /<Message>(.*)<\/Message>/.exec(text)?.[1],
+  };
+}
+
+describe('the spec error table', () => {
+  it.each([
+    ['video/snapshot,t_abc', '0053-00000101'],
+    ['video/snapshot,w_abc', '0053-00000104'],
+    ['video/snapshot,h_-1', '0053-00000105'],
+    ['video/snapshot,m_slow', '0053-00000106'],
+    ['video/snapshot,f_bmp', '0053-00000107'],
+    ['video/snapshot,ar_x', '0053-00000108'],
+    ['video/snapshot,zz_1', '0053-00000109'],
+    ['video/snap', '0053-00000109'],
+  ])('%s → 400 InvalidArgument %s', async (process, ec) => {
+    const e = await call('media/v.mp4', process);
+    expect(e).toMatchObject({ status: 400, code: 'InvalidArgument', ec });
+    expect(e.headers['x-oss-ec']).toBe(ec);
+    expect(e.headers['content-type']).toBe('application/xml');
+    expect(e.headers['x-oss-request-id']).toMatch(/^[0-9A-F]{24}$/);
+  });
+
+  it('a duplicate x-oss-process is malformed', async () => {
+    const res = await request(`${server.url}/m/v.mp4?x-oss-process=video/snapshot&x-oss-process=video/snapshot`);
+    expect(res.statusCode).toBe(400);
+    expect(await res.body.text()).toContain('0053-00000109');
+  });
+
+  it('missing object and bucket → 404', async () => {
+    expect(await call('media/none.mp4', 'video/snapshot')).toMatchObject({ status: 404, code: 'NoSuchKey' });
+    expect(await call('nobucket/v.mp4', 'video/snapshot')).toMatchObject({ status: 404, code: 'NoSuchBucket' });
+  });
+
+  it.each([
+    ['media/random.mp4', /not a media file/],
+    ['media/empty.mp4', /not a media file/],
+    ['media/truncated.mp4', /./],
+    ['media/picture.mp4', /not a media file/],
+    ['media/silent.mp3', /no video stream/],
+    ['media/playlist.mp4', /not a media file/],
+  ])('%s → 400 InvalidArgument, never 5xx', async (object, message) => {
+    const e = await call(object, 'video/snapshot,t_1000');
+    expect(e).toMatchObject({ status: 400, code: 'InvalidArgument' });
+    expect(e.message).toMatch(message);
+  });
+
+  it('symlinks that leave the root are not objects', async () => {
+    expect((await call('media/escape/passwd', 'video/snapshot')).status).toBe(404);
+    expect((await call('media/host.mp4', 'video/snapshot')).status).toBe(404);
+  });
+
+  it('a source above the pixel limit is refused before decoding', async () => {
+    const big = await fixture({ container: 'mp4', codec: 'h264', width: 2560, height: 1440, seconds: 1 });
+    await import('node:fs/promises').then((fs) => fs.copyFile(big, join(server.root, 'media', 'big.mp4')));
+    const before = await server.spawns();
+    const e = await call('media/big.mp4', 'video/snapshot,t_0');
+    expect(e).toMatchObject({ status: 400, code: 'InvalidArgument' });
+    expect(e.message).toContain('2560x1440');
+    expect((await server.spawns()).ffmpeg).toBe(before.ffmpeg);
+  });
+});
+
+describe('validators and caching', () => {
+  it('answers 304 to If-None-Match without decoding', async () => {
+    const first = await call('media/v.mp4', 'video/snapshot,t_1500,w_100');
+    expect(first.status).toBe(200);
+    const before = await server.spawns();
+    const again = await call('media/v.mp4', 'video/snapshot,w_100,t_1500', { 'if-none-match': first.headers.etag as string });
+    expect(again.status).toBe(304);
+    expect((await server.spawns()).ffmpeg).toBe(before.ffmpeg);
+  });
+
+  it('caches results under the canonical form', async () => {
+    const first = await call('media/v.mp4', 'video/snapshot,t_1200,f_png');
+    expect(first.headers['x-cache']).toBe('MISS');
+    const before = await server.spawns();
+    const second = await call('media/v.mp4', 'video/snapshot,f_png,t_1200');
+    expect(second.headers['x-cache']).toBe('HIT');
+    expect(second.headers.etag).toBe(first.headers.etag);
+    expect(second.body).toEqual(first.body);
+    expect(await server.spawns()).toEqual(before);
+  });
+
+  it('HEAD answers the headers of GET without a body', async () => {
+    const get = await call('media/v.mp4', 'video/snapshot,t_800');
+    const head = await call('media/v.mp4', 'video/snapshot,t_800', {}, 'HEAD');
+    expect(head.status).toBe(200);
+    expect(head.body.length).toBe(0);
+    for (const name of ['etag', 'content-type', 'content-length', 'x-frame-time', 'cache-control', 'last-modified']) {
+      expect(head.headers[name]).toBe(get.headers[name]);
+    }
+  });
+
+  it('tells the truth in its headers', async () => {
+    const r = await call('media/v.mp4', 'video/snapshot,t_2030');
+    expect(r.headers['x-frame-time']).toBe('2000');
+    expect(r.headers['x-frame-keyframe']).toBe('1');
+    expect(r.headers['cache-control']).toMatch(/max-age=\d+/);
+    expect(r.headers['server-timing']).toMatch(/probe;dur=[\d.]+, decode;dur=[\d.]+, encode;dur=[\d.]+, total;dur=[\d.]+/);
+  });
+
+  it('a changed object gets a new ETag and a fresh frame', async () => {
+    await writeFile(join(server.root, 'media', 'changing.mp4'), await import('node:fs/promises').then((fs) => fs.readFile(video)));
+    const first = await call('media/changing.mp4', 'video/snapshot,t_1000');
+    const other = await fixture({ container: 'mp4', codec: 'h264', gop: 10 });
+    await new Promise((r) => setTimeout(r, 20));
+    await import('node:fs/promises').then((fs) => fs.copyFile(other, join(server.root, 'media', 'changing.mp4')));
+    const second = await call('media/changing.mp4', 'video/snapshot,t_1000');
+    expect(second.headers.etag).not.toBe(first.headers.etag);
+    expect(second.headers['x-cache']).toBe('MISS');
+  });
+
+  it('N identical concurrent misses run ffmpeg once', async () => {
+    const before = await server.spawns();
+    const results = await Promise.all(Array.from({ length: 20 }, () => call('media/v.mp4', 'video/snapshot,t_3100,w_64')));
+    expect(results.every((r) => r.status === 200)).toBe(true);
+    expect(new Set(results.map((r) => r.body.toString('base64'))).size).toBe(1);
+    expect((await server.spawns()).ffmpeg - before.ffmpeg).toBe(1);
+    expect(await readFrameIndex((await call('media/v.mp4', 'video/snapshot,t_3100,w_200')).body)).toBe(77);
+  });
+});
+
+describe('load and faults', () => {
+  it('a full queue answers 503 with Retry-After, the rest succeed', async () => {
+    const busy = await startServer({
+      objects: { 'media/v.mp4': video },
+      env: { STILLFRAME_MAX_FFMPEG: '1', STILLFRAME_QUEUE_LENGTH: '2' },
+    });
+    try {
+      const results = await Promise.all(
+        Array.from({ length: 10 }, async (_, i) => {
+          const res = await request(snapshotUrl(busy, 'media/v.mp4', `video/snapshot,t_${100 * i + 50}`));
+          return { status: res.statusCode, retryAfter: res.headers['retry-after'], text: await res.body.text() };
+        }),
+      );
+      const rejected = results.filter((r) => r.status === 503);
+      expect(results.filter((r) => r.status === 200).length).toBeGreaterThanOrEqual(3);
+      expect(rejected.length).toBeGreaterThanOrEqual(1);
+      expect(rejected.length + results.filter((r) => r.status === 200).length).toBe(10);
+      for (const r of rejected) {
+        expect(Number(r.retryAfter)).toBeGreaterThan(0);
+        expect(r.text).toContain('<Code>ServiceUnavailable</Code>');
+      }
+    } finally {
+      await busy.close();
+    }
+  });
+
+  it('a client that hangs up takes its ffmpeg with it', async () => {
+    const slow = await slowFfmpeg();
+    const long = await fixture({ container: 'mp4', codec: 'h264', bframes: 2, gop: 100, seconds: 6 });
+    const s = await startServer({ objects: { 'media/long.mp4': long }, env: { STILLFRAME_FFMPEG: slow.path } });
+    try {
+      const controller = new AbortController();
+      const pending = fetch(snapshotUrl(s, 'media/long.mp4', 'video/snapshot,t_3900'), { signal: controller.signal }).catch((e: Error) => e);
+      await waitFor(async () => (await slow.pids()).length > 0);
+      const [pid] = await slow.pids();
+      expect(await isRunning(pid!)).toBe(true);
+      controller.abort();
+      expect(await pending).toBeInstanceOf(Error);
+      await waitFor(async () => !(await isRunning(pid!)), 3000);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('ffmpeg is killed at the deadline and the client gets 504', async () => {
+    const slow = await slowFfmpeg();
+    const long = await fixture({ container: 'mp4', codec: 'h264', bframes: 2, gop: 100, seconds: 6 });
+    const s = await startServer({
+      objects: { 'media/long.mp4': long },
+      env: { STILLFRAME_FFMPEG: slow.path, STILLFRAME_FFMPEG_TIMEOUT_MS: '700' },
+    });
+    try {
+      const started = Date.now();
+      const res = await request(snapshotUrl(s, 'media/long.mp4', 'video/snapshot,t_3900'));
+      expect(res.statusCode).toBe(504);
+      expect(await res.body.text()).toContain('<Code>GatewayTimeout</Code>');
+      expect(Date.now() - started).toBeLessThan(3000);
+      for (const pid of await slow.pids()) expect(await isRunning(pid)).toBe(false);
+    } finally {
+      await s.close();
+    }
+  });
+});
