@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, parseFlags } from '../../src/config.js';
+
+describe('config', () => {
+  it('has working defaults', () => {
+    const config = loadConfig({});
+    expect(config.port).toBe(8080);
+    expect(config.host).toBe('127.0.0.1');
+    expect(config.storage.root).toMatch(/\/data$/);
+    expect(config.cache.imageBytes).toBe(256 * 1024 * 1024);
+  });
+
+  it('flags win over the environment', () => {
+    expect(loadConfig({ PORT: '9000' }, parseFlags(['--port', '9100'])).port).toBe(9100);
+    expect(loadConfig({}, parseFlags(['--port=9200'])).port).toBe(9200);
+  });
+
+  it('parses byte sizes and storage URLs', () => {
+    expect(loadConfig({ STILLFRAME_CACHE_BYTES: '64MB' }).cache.imageBytes).toBe(64 * 1024 * 1024);
+    expect(loadConfig({ STILLFRAME_STORAGE: 'file:///srv/media' }).storage.root).toBe('/srv/media');
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, 'PORT must be an integer between 0 and 65535, got "eighty"'],
+    [{ STILLFRAME_CACHE_BYTES: 'lots' }, 'STILLFRAME_CACHE_BYTES must be a byte size'],
+    [{ STILLFRAME_STORAGE: 'ftp://x' }, 'STILLFRAME_STORAGE must be file:///absolute/dir'],
+    [{ STILLFRAME_DEMO: 'maybe' }, 'STILLFRAME_DEMO must be true or false'],
+    [{ STILLFRAME_MAX_FFMPEG: '0' }, 'STILLFRAME_MAX_FFMPEG must be an integer between 1 and 1024'],
+  ])('fails fast on %j', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('rejects unknown flags', () => {
+    expect(() => parseFlags(['--prot', '1'])).toThrow('Unknown option --prot');
+  });
+});
