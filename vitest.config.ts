@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Fixture videos are generated on first use (then cached in test/.fixtures): allow for it.
+    testTimeout: 60_000,
+    hookTimeout: 120_000,
+    // Real ffmpeg runs in every integration test; two workers match the 2-core machines.
+    maxWorkers: 2,
+  },
+});
