@@ -36,9 +36,12 @@ export class ConfigError extends Error {}
 
 type Env = Record<string, string | undefined>;
 
-interface Setting<T> {
+export interface Setting<T> {
   env: string;
   flag?: string;
+  help: string;
+  /** The default as a person reads it, where the value itself is machine-specific or unreadable. */
+  shown?: string;
   parse: (raw: string, name: string) => T;
   default: T;
 }
@@ -89,31 +92,31 @@ function storage(raw: string, name: string): Config['storage'] {
 const cores = availableParallelism();
 
 export const SETTINGS = {
-  port: { env: 'PORT', flag: 'port', parse: integer(0, 65535), default: 8080 },
-  host: { env: 'HOST', flag: 'host', parse: text, default: '127.0.0.1' },
-  storage: { env: 'STILLFRAME_STORAGE', flag: 'storage', parse: storage, default: storage('file://./data', '') },
-  domain: { env: 'STILLFRAME_DOMAIN', flag: 'domain', parse: (raw: string) => raw.toLowerCase() as string | undefined, default: undefined },
-  imageCacheBytes: { env: 'STILLFRAME_CACHE_BYTES', parse: bytes, default: 256 * 1024 ** 2 },
-  probeCacheEntries: { env: 'STILLFRAME_PROBE_CACHE_ENTRIES', parse: integer(0), default: 10_000 },
-  ffmpegPath: { env: 'STILLFRAME_FFMPEG', parse: (raw: string) => raw as string | undefined, default: undefined },
-  ffprobePath: { env: 'STILLFRAME_FFPROBE', parse: (raw: string) => raw as string | undefined, default: undefined },
-  ffmpegTimeoutMs: { env: 'STILLFRAME_FFMPEG_TIMEOUT_MS', parse: integer(100), default: 30_000 },
-  maxConcurrent: { env: 'STILLFRAME_MAX_FFMPEG', parse: integer(1, 1024), default: cores },
-  queueLength: { env: 'STILLFRAME_QUEUE_LENGTH', parse: integer(0), default: 64 },
-  queueTimeoutMs: { env: 'STILLFRAME_QUEUE_TIMEOUT_MS', parse: integer(1), default: 10_000 },
-  maxSourcePixels: { env: 'STILLFRAME_MAX_SOURCE_PIXELS', parse: integer(1), default: 7680 * 4320 },
-  maxSourceDurationSeconds: { env: 'STILLFRAME_MAX_SOURCE_DURATION', parse: integer(1), default: 12 * 3600 },
-  maxSourceBytes: { env: 'STILLFRAME_MAX_SOURCE_BYTES', parse: bytes, default: 50 * 1024 ** 3 },
-  maxOutputDimension: { env: 'STILLFRAME_MAX_OUTPUT_DIMENSION', parse: integer(1, 16384), default: 4096 },
-  maxOutputBytes: { env: 'STILLFRAME_MAX_DECODED_BYTES', parse: bytes, default: 7680 * 4320 * 3 + 1024 },
-  jpegQuality: { env: 'STILLFRAME_JPEG_QUALITY', parse: integer(1, 100), default: 85 },
-  webpQuality: { env: 'STILLFRAME_WEBP_QUALITY', parse: integer(1, 100), default: 80 },
-  avifQuality: { env: 'STILLFRAME_AVIF_QUALITY', parse: integer(1, 100), default: 55 },
-  snapshotCacheControl: { env: 'STILLFRAME_CACHE_CONTROL', parse: text, default: 'public, max-age=86400, stale-while-revalidate=3600' },
-  objectCacheControl: { env: 'STILLFRAME_OBJECT_CACHE_CONTROL', parse: text, default: 'public, max-age=3600' },
-  shutdownGraceMs: { env: 'STILLFRAME_SHUTDOWN_GRACE_MS', parse: integer(0), default: 25_000 },
-  demoMedia: { env: 'STILLFRAME_DEMO', parse: boolean, default: true },
-  logLevel: { env: 'STILLFRAME_LOG_LEVEL', parse: oneOf(['debug', 'info', 'warn', 'error'] as const), default: 'info' as const },
+  port: { env: 'PORT', help: 'Port to listen on (0 = any free port).', flag: 'port', parse: integer(0, 65535), default: 8080 },
+  host: { env: 'HOST', help: 'Address to bind. Loopback by default; 0.0.0.0 to accept remote clients (the Docker image does).', flag: 'host', parse: text, default: '127.0.0.1' },
+  storage: { env: 'STILLFRAME_STORAGE', help: 'Object store: file:///abs/dir or file://./rel/dir; each sub-directory is a bucket.', shown: 'file://./data', flag: 'storage', parse: storage, default: storage('file://./data', '') },
+  domain: { env: 'STILLFRAME_DOMAIN', help: 'Enables virtual-hosted URLs: Host bucket.<domain> selects the bucket.', shown: '(off)', flag: 'domain', parse: (raw: string) => raw.toLowerCase() as string | undefined, default: undefined },
+  imageCacheBytes: { env: 'STILLFRAME_CACHE_BYTES', help: 'Bytes of finished images kept in the in-process LRU (accepts 256MB, 1GB).', shown: '256MB', parse: bytes, default: 256 * 1024 ** 2 },
+  probeCacheEntries: { env: 'STILLFRAME_PROBE_CACHE_ENTRIES', help: 'Probe results kept (one per object version).', parse: integer(0), default: 10_000 },
+  ffmpegPath: { env: 'STILLFRAME_FFMPEG', help: 'ffmpeg binary; overrides the resolution chain.', shown: '(chain)', parse: (raw: string) => raw as string | undefined, default: undefined },
+  ffprobePath: { env: 'STILLFRAME_FFPROBE', help: 'ffprobe binary; overrides the resolution chain.', shown: '(chain)', parse: (raw: string) => raw as string | undefined, default: undefined },
+  ffmpegTimeoutMs: { env: 'STILLFRAME_FFMPEG_TIMEOUT_MS', help: 'Deadline for one ffmpeg/ffprobe run; killed (SIGKILL) and answered 504 past it.', parse: integer(100), default: 30_000 },
+  maxConcurrent: { env: 'STILLFRAME_MAX_FFMPEG', help: 'Captures (ffmpeg processes) running at once.', shown: 'CPU cores', parse: integer(1, 1024), default: cores },
+  queueLength: { env: 'STILLFRAME_QUEUE_LENGTH', help: 'Captures allowed to wait for a slot; beyond it → 503 + Retry-After.', parse: integer(0), default: 64 },
+  queueTimeoutMs: { env: 'STILLFRAME_QUEUE_TIMEOUT_MS', help: 'Longest wait for a slot before 503 + Retry-After.', parse: integer(1), default: 10_000 },
+  maxSourcePixels: { env: 'STILLFRAME_MAX_SOURCE_PIXELS', help: 'Largest frame (width×height) decoded; larger sources → 400 before decoding.', shown: '7680×4320', parse: integer(1), default: 7680 * 4320 },
+  maxSourceDurationSeconds: { env: 'STILLFRAME_MAX_SOURCE_DURATION', help: 'Longest source accepted, in seconds.', shown: '43200 (12 h)', parse: integer(1), default: 12 * 3600 },
+  maxSourceBytes: { env: 'STILLFRAME_MAX_SOURCE_BYTES', help: 'Largest source object accepted.', shown: '50GB', parse: bytes, default: 50 * 1024 ** 3 },
+  maxOutputDimension: { env: 'STILLFRAME_MAX_OUTPUT_DIMENSION', help: 'Largest w or h accepted in a request.', parse: integer(1, 16384), default: 4096 },
+  maxOutputBytes: { env: 'STILLFRAME_MAX_DECODED_BYTES', help: 'Bound on one ffmpeg run\'s output (decoded frame, probe data); beyond it the run is killed.', shown: 'one 8K RGB frame', parse: bytes, default: 7680 * 4320 * 3 + 1024 },
+  jpegQuality: { env: 'STILLFRAME_JPEG_QUALITY', help: 'JPEG quality (1–100).', parse: integer(1, 100), default: 85 },
+  webpQuality: { env: 'STILLFRAME_WEBP_QUALITY', help: 'WebP quality (1–100).', parse: integer(1, 100), default: 80 },
+  avifQuality: { env: 'STILLFRAME_AVIF_QUALITY', help: 'AVIF quality (1–100).', parse: integer(1, 100), default: 55 },
+  snapshotCacheControl: { env: 'STILLFRAME_CACHE_CONTROL', help: 'Cache-Control of snapshot images (drives browsers and CDNs).', parse: text, default: 'public, max-age=86400, stale-while-revalidate=3600' },
+  objectCacheControl: { env: 'STILLFRAME_OBJECT_CACHE_CONTROL', help: 'Cache-Control of plain objects.', parse: text, default: 'public, max-age=3600' },
+  shutdownGraceMs: { env: 'STILLFRAME_SHUTDOWN_GRACE_MS', help: 'On SIGTERM/SIGINT, how long in-flight requests may take before exit.', parse: integer(0), default: 25_000 },
+  demoMedia: { env: 'STILLFRAME_DEMO', help: 'Generate sample media (bucket demo) on start when missing.', parse: boolean, default: true },
+  logLevel: { env: 'STILLFRAME_LOG_LEVEL', help: 'debug, info, warn or error (JSON lines on stdout).', parse: oneOf(['debug', 'info', 'warn', 'error'] as const), default: 'info' as const },
 } satisfies Record<string, Setting<unknown>>;
 
 type Values = { [K in keyof typeof SETTINGS]: (typeof SETTINGS)[K]['default'] };

@@ -2,7 +2,7 @@
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
-import { ConfigError, loadConfig, parseFlags, SETTINGS } from './config.js';
+import { ConfigError, loadConfig, parseFlags, SETTINGS, type Setting } from './config.js';
 import { ensureDemoMedia } from './demo.js';
 import { createDeps } from './deps.js';
 
@@ -10,9 +10,9 @@ const HELP = `stillframe — frames from stored video as images (OSS video/snaps
 
 Usage: stillframe serve [--port N] [--host ADDR] [--storage file:///dir] [--domain example.com]
 
-Every option can also be set from the environment:
-${Object.values(SETTINGS)
-  .map((s) => `  ${s.env.padEnd(34)}${'flag' in s ? `--${s.flag}`.padEnd(12) : ''.padEnd(12)}default ${JSON.stringify(s.default instanceof Object ? (s.default as { root?: string }).root ?? s.default : s.default)}`)
+Settings (environment variable, flag where there is one, default):
+${Object.values(SETTINGS as Record<string, Setting<unknown>>)
+  .map((s) => `  ${s.env.padEnd(32)}${(s.flag ? `--${s.flag}` : '').padEnd(11)}${s.help}\n${''.padEnd(43)}default: ${s.shown ?? String(s.default)}`)
   .join('\n')}
 
 Example: stillframe --port 8080 --storage file://./data
