@@ -5,9 +5,9 @@ import type { CachedImage, Caches } from '../cache/caches.js';
 import { errors } from '../errors.js';
 import { objectVersionKey } from '../cache/caches.js';
 import { CONTENT_TYPES, renderFrame, type RenderOptions } from '../image/render.js';
-import { decodeFrame, type RawFrame } from '../media/decode.js';
+import { decodeFrame, type DecodedFrame, type FrameWindow, type RawFrame } from '../media/decode.js';
 import type { MediaInput } from '../media/input.js';
-import { locateFrame } from '../media/locate.js';
+import { directWindow, scanWindow, type SeekMode } from '../media/locate.js';
 import { probeMedia, requireVideo, type MediaInfo, type ProbeLimits, type VideoStream } from '../media/probe.js';
 import type { FfmpegRunner } from '../media/runner.js';
 import { canonicalSnapshot, type SnapshotPlan } from '../process/snapshot.js';
@@ -55,7 +55,7 @@ export interface CaptureDeps {
 
 export interface Capture {
   openSource(bucket: string, key: string, stat: ObjectStat, signal?: AbortSignal): Promise<OpenSource>;
-  frameAt(source: OpenSource, timeMs: number, seek: 'exact' | 'keyframe', signal?: AbortSignal): Promise<CapturedFrame>;
+  frameAt(source: OpenSource, timeMs: number, seek: SeekMode, signal?: AbortSignal): Promise<CapturedFrame>;
   snapshot(bucket: string, key: string, stat: ObjectStat, plan: SnapshotPlan, signal?: AbortSignal): Promise<SnapshotResult>;
 }
 
@@ -80,15 +80,23 @@ export function createCapture(deps: CaptureDeps): Capture {
     return { bucket, key, stat, input, info, video: requireVideo(info, deps.limits) };
   }
 
-  async function frameAt(source: OpenSource, timeMs: number, seek: 'exact' | 'keyframe', signal?: AbortSignal) {
+  async function frameAt(source: OpenSource, timeMs: number, seek: SeekMode, signal?: AbortSignal): Promise<CapturedFrame> {
     const { input, info, video } = source;
-    // A cover picture is a single still: there is nothing to seek.
-    const location = video.isCoverArt ? undefined : await locateFrame(runner, input, info, video, timeMs, seek, signal);
-    const frame = await decodeFrame(runner, input, info, video, location, signal);
+    const decode = (window: FrameWindow | undefined) => decodeFrame(runner, input, info, video, window, signal);
+    let frame: DecodedFrame | undefined;
+    if (video.isCoverArt) {
+      // A cover picture is a single still: there is nothing to seek.
+      frame = await decode(undefined);
+    } else {
+      const direct = directWindow(info, video, timeMs, seek);
+      frame = direct && (await decode(direct));
+      frame ??= await decode(await scanWindow(runner, input, video, timeMs, seek, signal));
+    }
+    if (!frame) throw errors.notMedia('The video stream has no decodable frame at that time.');
     return {
       frame,
-      frameTimeMs: location ? Math.max(0, Math.round((location.pts - video.startTime) * 1000)) : 0,
-      keyframe: location?.isKeyframe ?? true,
+      frameTimeMs: video.isCoverArt ? 0 : Math.max(0, Math.round((frame.pts - video.startTime) * 1000)),
+      keyframe: video.isCoverArt || frame.isKeyframe,
     };
   }
 

@@ -1,20 +1,33 @@
-// Which frame answers "the frame at t": read packet timestamps around t (no decoding, a few KB of index
-// or packet headers) and pick the frame a player shows at t — the last one whose presentation time is
-// ≤ t — or, for keyframe mode, the last keyframe at or before t. Knowing the exact timestamps lets the
-// decode step ask ffmpeg for exactly that frame, which is what makes containers with rounded
-// timestamps (FLV's milliseconds) and index-less ones (MPEG-TS) come out right.
+// Which frame answers "the frame at t": the last one presented at or before t (what a player shows), or
+// for keyframe mode the last keyframe at or before t. Two ways to pin it down:
+//  - directly, in the decoding run itself, for containers with an index (MP4/MOV, Matroska/WebM, AVI):
+//    their seek lands on a keyframe at or before t, so the frame is the last one decoded in
+//    (t − 1.5 frames, t]. No extra process.
+//  - by a packet scan (ffprobe reads packet timestamps and key flags around t, no decoding) when the
+//    container has no index (MPEG-TS, FLV: a seek can land mid-GOP), the frame rate is unknown, or the
+//    direct window came back empty (variable frame rate, t past the end).
 import { errors } from '../errors.js';
+import type { FrameWindow } from './decode.js';
 import type { MediaInput } from './input.js';
 import { inputArgs } from './input.js';
 import type { MediaInfo, VideoStream } from './probe.js';
 import type { FfmpegRunner } from './runner.js';
 
-export interface FrameLocation {
-  /** Presentation time (container clock, seconds) of the chosen frame. */
-  pts: number;
-  /** The keyframe decoding starts from (pts ≤ chosen frame). */
-  keyframePts: number;
-  isKeyframe: boolean;
+export type SeekMode = 'exact' | 'keyframe';
+
+// Demuxers whose seek lands on a keyframe at or before the target.
+const INDEXED = new Set(['mov', 'mp4', 'matroska', 'webm', 'avi']);
+
+/** Seconds on the container clock for `timeMs` measured from the stream's first frame. */
+export const targetTime = (video: VideoStream, timeMs: number) => video.startTime + timeMs / 1000;
+
+/** The window for a direct capture, or undefined when only a packet scan can be trusted. */
+export function directWindow(info: MediaInfo, video: VideoStream, timeMs: number, mode: SeekMode): FrameWindow | undefined {
+  if (!video.frameDuration || !info.formatName.split(',').some((name) => INDEXED.has(name))) return undefined;
+  const target = targetTime(video, timeMs);
+  return mode === 'keyframe'
+    ? { seekTo: target, from: video.startTime, to: target, keyframesOnly: true }
+    : { seekTo: target, from: target - 1.5 * video.frameDuration, to: target, keyframesOnly: false };
 }
 
 interface Packet {
@@ -38,25 +51,16 @@ export function parsePackets(csv: string): Packet[] {
 const EPSILON = 2e-6;
 
 /** Pure choice of the frame from the packets read around the target; undefined = read further back. */
-export function chooseFrame(
-  packets: readonly Packet[],
-  target: number,
-  mode: 'exact' | 'keyframe',
-): FrameLocation | undefined {
+export function chooseFrame(packets: readonly Packet[], target: number, mode: SeekMode): FrameWindow | undefined {
   // The scan must begin at a keyframe at or before the target, else frames before it are unknown.
   const firstKey = packets.findIndex((p) => p.key);
   if (firstKey < 0 || packets[firstKey]!.pts > target + EPSILON) return undefined;
   const usable = packets.slice(firstKey);
-  const atOrBefore = (p: Packet) => p.pts <= target + EPSILON;
-  const keyframes = usable.filter((p) => p.key && atOrBefore(p));
-  const keyframePts = Math.max(...keyframes.map((p) => p.pts));
-  const times = [...new Set(usable.map((p) => p.pts))].sort((a, b) => a - b);
-  const pts = mode === 'keyframe' ? keyframePts : Math.max(...times.filter((t) => t <= target + EPSILON));
-  return {
-    pts,
-    keyframePts,
-    isKeyframe: pts === keyframePts || usable.some((p) => p.key && Math.abs(p.pts - pts) <= EPSILON),
-  };
+  const atOrBefore = usable.filter((p) => p.pts <= target + EPSILON);
+  const keyframePts = Math.max(...atOrBefore.filter((p) => p.key).map((p) => p.pts));
+  const pts = mode === 'keyframe' ? keyframePts : Math.max(...atOrBefore.map((p) => p.pts));
+  // Seek a hair past the keyframe so rounding can't land on the one before; the window is that frame.
+  return { seekTo: keyframePts + EPSILON, from: pts, to: pts, keyframesOnly: pts === keyframePts };
 }
 
 // How far before the target the scan starts, tried in turn: ffprobe seeks to a keyframe at or before
@@ -64,16 +68,15 @@ export function chooseFrame(
 // GOPs need more. `undefined` = from the beginning of the file.
 const LOOKBACKS = [0, 4, 30, undefined] as const;
 
-export async function locateFrame(
+export async function scanWindow(
   runner: FfmpegRunner,
   input: MediaInput,
-  info: MediaInfo,
   video: VideoStream,
   timeMs: number,
-  mode: 'exact' | 'keyframe',
+  mode: SeekMode,
   signal?: AbortSignal,
-): Promise<FrameLocation> {
-  const target = video.startTime + timeMs / 1000;
+): Promise<FrameWindow> {
+  const target = targetTime(video, timeMs);
   // Far enough past the target to see frames that B-frame reordering stores after later ones.
   const end = target + Math.max(1, 8 * video.frameDuration);
   let lastPackets: Packet[] = [];
@@ -96,8 +99,8 @@ export async function locateFrame(
     if (found) return found;
     if (packets.length) lastPackets = packets;
   }
-  // A stream whose packets carry no keyframe flag at all (some cover pictures): take the first frame.
+  // Packets without any key flag (some still-picture streams): take the first frame.
   const first = lastPackets[0];
-  if (first && info.video) return { pts: first.pts, keyframePts: first.pts, isKeyframe: true };
+  if (first) return { seekTo: first.pts, from: first.pts, to: first.pts, keyframesOnly: false };
   throw errors.notMedia('The video stream has no decodable frames.');
 }

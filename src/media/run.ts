@@ -35,7 +35,8 @@ export class AbortedError extends Error {
   }
 }
 
-const MAX_STDERR = 16 * 1024;
+// Only the tail of stderr is kept: ffmpeg's last lines carry the error and showinfo's frame report.
+const MAX_STDERR = 64 * 1024;
 
 // ffmpeg gets a bare environment: nothing of ours (keys, tokens) leaks into it, and GCONV_PATH points
 // nowhere because the static johnvansickle builds (the npm-installer fallback) link glibc statically and
@@ -71,7 +72,8 @@ export function runProcess(bin: string, args: readonly string[], options: RunOpt
       chunks.push(chunk);
     });
     child.stderr.on('data', (chunk: Buffer) => {
-      if (stderr.length < MAX_STDERR) stderr += chunk.toString('utf8');
+      stderr += chunk.toString('utf8');
+      if (stderr.length > MAX_STDERR) stderr = stderr.slice(-MAX_STDERR);
     });
     child.on('error', (err) => {
       failure ??= err;

@@ -1,4 +1,4 @@
-// The real ffmpeg, slowed to real time with -re and recording its pid: for tests of abort, timeout and
+// The real ffmpeg, reading at real-time speed from the file start and recording its pid: for tests of abort, timeout and
 // draining, which need a capture that is still running when the test acts.
 import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,10 +15,17 @@ export async function slowFfmpeg(): Promise<SlowFfmpeg> {
   const pidFile = join(dir, 'pids');
   const path = join(dir, 'ffmpeg');
   // exec keeps the pid: the recorded pid is ffmpeg itself. The start-up `-version` check isn't recorded.
-  await writeFile(
-    path,
-    `#!/bin/sh\ncase "$*" in *-version*) ;; *) echo $$ >> '${pidFile}' ;; esac\nexec '${ffmpegPath()}' -re "$@"\n`,
-  );
+  // Dropping `-ss` makes ffmpeg read from the start, and -re paces that reading at real time; the
+  // filter chain still picks the same frame, just seconds later.
+  const script = [
+    '#!/bin/sh',
+    `case "$*" in *-version*) ;; *) echo $$ >> '${pidFile}' ;; esac`,
+    'skip=0',
+    'for a do shift; if [ "$skip" = 1 ]; then skip=0; continue; fi; if [ "$a" = "-ss" ]; then skip=1; continue; fi; set -- "$@" "$a"; done',
+    `exec '${ffmpegPath()}' -re "$@"`,
+    '',
+  ];
+  await writeFile(path, script.join('\n'));
   await chmod(path, 0o755);
   return {
     path,
