@@ -1,8 +1,11 @@
 // Which frame comes back: every fixture frame carries its own index, so each assertion names the frame.
+import { existsSync } from 'node:fs';
+import { rename } from 'node:fs/promises';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  audioFixture, COVER_INDEX, fixture, frameCount, frameMidMs, frameTimeMs, isUpright, keyframeAtOrBefore, readFrameIndex,
+  audioFixture, COVER_INDEX, fixture, FIXTURE_DIR, runFfmpeg, frameCount, frameMidMs, frameTimeMs, isUpright, keyframeAtOrBefore, readFrameIndex,
   type FixtureSpec,
 } from '../support/fixtures.js';
 import { snapshotUrl, startServer, type TestServer } from '../support/server.js';
@@ -30,6 +33,33 @@ const CASES: Case[] = [
   { name: 'flv-h264-30fps', spec: { container: 'flv', codec: 'h264', fps: 30 } },
 ];
 
+/** Frames 0–49 last 40 ms, frames 50–99 last 80 ms: a variable frame rate that defeats any fixed grid. */
+async function vfrFixture(): Promise<string> {
+  const source = await fixture({ container: 'mp4', codec: 'h264' });
+  const out = join(FIXTURE_DIR, 'vfr-40-80ms.mp4');
+  if (!existsSync(out)) {
+    const tmp = `${out}.${process.pid}.tmp.mp4`;
+    await runFfmpeg([
+      '-i', source, '-vf', "setpts='if(lt(N,50),N*0.04,2+(N-50)*0.08)/TB'", '-vsync', 'vfr',
+      '-c:v', 'libx264', '-crf', '18', '-g', '25', '-keyint_min', '25', '-sc_threshold', '0', '-bf', '0', '-an', tmp,
+    ]);
+    await rename(tmp, out);
+  }
+  return out;
+}
+
+/** 160x240 stored pixels with a 2:1 pixel aspect ratio: shown 320x240. */
+async function anamorphicFixture(): Promise<string> {
+  const source = await fixture({ container: 'mp4', codec: 'h264' });
+  const out = join(FIXTURE_DIR, 'anamorphic-sar2.mkv');
+  if (!existsSync(out)) {
+    const tmp = `${out}.${process.pid}.tmp.mkv`;
+    await runFfmpeg(['-i', source, '-vf', 'scale=160:240,setsar=2', '-c:v', 'libx264', '-crf', '12', '-g', '25', '-an', tmp]);
+    await rename(tmp, out);
+  }
+  return out;
+}
+
 let server: TestServer;
 const paths = new Map<string, string>();
 
@@ -45,6 +75,8 @@ beforeAll(async () => {
   objects['media/rot90.mp4'] = await fixture({ container: 'mp4', codec: 'h264', rotate: 90 });
   objects['media/rot270.mov'] = await fixture({ container: 'mov', codec: 'h264', rotate: 270 });
   objects['media/cover.mp3'] = await audioFixture({ cover: true });
+  objects['media/vfr.mp4'] = await vfrFixture();
+  objects['media/anamorphic.mkv'] = await anamorphicFixture();
   server = await startServer({ objects, env: { STILLFRAME_MAX_FFMPEG: '2', STILLFRAME_QUEUE_LENGTH: '1000' } });
 }, 120_000);
 
@@ -109,6 +141,25 @@ describe('frame boundaries', () => {
     const { res, body } = await snap(paths.get('ts-h264-bframes')!, 'video/snapshot,t_0');
     expect(await readFrameIndex(body)).toBe(0);
     expect(res.headers.get('x-frame-time')).toBe('0');
+  });
+});
+
+describe('variable frame rate', () => {
+  it.each([
+    [1000, 25], [1990, 49], [2000, 50], [2079, 50], [2085, 51], [3900, 73], [5919, 98], [5920, 99], [9000, 99],
+  ])('t_%i is frame %i', async (t, index) => {
+    const { res, body } = await snap('media/vfr.mp4', `video/snapshot,t_${t}`);
+    expect(await readFrameIndex(body)).toBe(index);
+    const start = index < 50 ? index * 40 : 2000 + (index - 50) * 80;
+    expect(res.headers.get('x-frame-time')).toBe(String(start));
+  });
+});
+
+describe('pixel aspect ratio', () => {
+  it('non-square pixels are squared to the display shape', async () => {
+    const { body } = await snap('media/anamorphic.mkv', 'video/snapshot,t_1020');
+    expect(await sharp(body).metadata()).toMatchObject({ width: 320, height: 240 });
+    expect(await readFrameIndex(body)).toBe(25);
   });
 });
 
