@@ -1,7 +1,7 @@
 // Sample media for a first run, so `npm start` shows a frame at once. Generated with the resolved ffmpeg
 // (nothing binary is committed) and written through the store like any upload.
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppError } from './errors.js';
@@ -43,7 +43,7 @@ async function exists(store: ObjectStore, bucket: string, key: string): Promise<
 export async function ensureDemoMedia(store: ObjectStore, runner: FfmpegRunner, root: string, log: Logger): Promise<void> {
   for (const object of DEMO_OBJECTS) {
     if (await exists(store, object.bucket, object.key)) continue;
-    const { mkdir } = await import('node:fs/promises');
+    // The local store's buckets are directories; creating one is how a bucket comes to exist.
     await mkdir(join(root, object.bucket), { recursive: true });
     const dir = await mkdtemp(join(tmpdir(), 'stillframe-demo-'));
     try {
