@@ -5,6 +5,7 @@ import { Hono } from 'hono';
 import type { Deps } from './deps.js';
 import { AppError, errors, toAppError } from './errors.js';
 import type { AppEnv } from './http/context.js';
+import { createImmHandler, isImmRequest } from './http/imm-routes.js';
 import { createObjectRoutes } from './http/object-routes.js';
 import { createOpsRoutes } from './http/ops-routes.js';
 import { ossErrorBody, ossErrorHeaders } from './http/oss-errors.js';
@@ -27,9 +28,15 @@ export function createApp(deps: Deps): Hono<AppEnv> {
     c.set('log', log);
     const started = performance.now();
     await next();
-    c.header('x-oss-request-id', requestId);
+    // Set on the response in place: c.header() after the handler would copy the whole response
+    // (measured: ~18% of the CPU of a cached hit).
+    try {
+      c.res.headers.set('x-oss-request-id', requestId);
+    } catch {
+      c.header('x-oss-request-id', requestId);
+    }
     const url = new URL(c.req.url);
-    const route = url.pathname.startsWith('/_/') ? 'ops' : url.searchParams.has('x-oss-process') ? 'snapshot' : 'object';
+    const route = url.pathname.startsWith('/_/') ? 'ops' : isImmRequest(c.req.method, url) ? 'imm' : url.searchParams.has('x-oss-process') ? 'snapshot' : 'object';
     const seconds = (performance.now() - started) / 1000;
     requests.inc({ route, method: c.req.method, status: String(c.res.status) });
     duration.observe(seconds, { route });
@@ -40,6 +47,7 @@ export function createApp(deps: Deps): Hono<AppEnv> {
         path: url.pathname,
         // The process string is logged; signatures and credentials in the query never are.
         process: url.searchParams.get('x-oss-process') ?? undefined,
+        action: route === 'imm' ? (url.searchParams.get('Action') ?? c.req.header('x-acs-action') ?? undefined) : undefined,
         status: c.res.status,
         ms: Math.round(seconds * 1000),
         cache: c.get('cacheHit') === undefined ? undefined : c.get('cacheHit') ? 'hit' : 'miss',
@@ -61,6 +69,9 @@ export function createApp(deps: Deps): Hono<AppEnv> {
   app.all('/_/*', () => {
     throw errors.noSuchKey('/_/ is reserved for the server');
   });
+  // IMM RPC actions (POST /, GET /?Action=…) before the object routes; anything else falls through.
+  const imm = createImmHandler({ tasks: deps.tasks, accessKeys: config.accessKeys });
+  app.use('/', async (c, next) => (isImmRequest(c.req.method, new URL(c.req.url)) ? imm(c) : next()));
   app.route(
     '/',
     createObjectRoutes({
@@ -70,6 +81,7 @@ export function createApp(deps: Deps): Hono<AppEnv> {
       maxOutputDimension: config.limits.maxOutputDimension,
       snapshotCacheControl: config.http.snapshotCacheControl,
       objectCacheControl: config.http.objectCacheControl,
+      put: config.put,
     }),
   );
 

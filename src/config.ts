@@ -1,12 +1,26 @@
 // All settings in one frozen object, from CLI flags ?? environment ?? defaults, validated at boot with
 // messages that name the setting. Every setting here is listed in the README's configuration table.
 import { availableParallelism } from 'node:os';
-import { isAbsolute, resolve } from 'node:path';
+import { isAbsolute, join, resolve } from 'node:path';
 
 export interface Config {
   port: number;
   host: string;
-  storage: { kind: 'file'; root: string };
+  storage: StorageLocation;
+  /** Where IMM task outputs go when the main storage is read-only; undefined = the main storage. */
+  outputStorage: StorageLocation | undefined;
+  /** S3-compatible storage (storage or outputStorage s3://). */
+  s3: {
+    /** Undefined = AWS; set = path-style requests to this endpoint (MinIO, R2, OSS's S3 API). */
+    endpoint: string | undefined;
+    region: string;
+    /** Undefined = the AWS SDK's default credential chain (instance role, ~/.aws). */
+    credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;
+  };
+  /** Remote reads (S3, HTTP origin): timeouts and the block cache ffmpeg reads through. */
+  origin: { timeoutMs: number; blockSize: number; blockCacheBytes: number };
+  /** PUT /{bucket}/{key}: off unless enabled; bodies up to maxBytes. */
+  put: { enabled: boolean; maxBytes: number };
   /** Virtual-hosted style: `bucket.<domain>` in Host selects the bucket. */
   domain: string | undefined;
   cache: { imageBytes: number; probeEntries: number };
@@ -15,6 +29,8 @@ export interface Config {
     ffprobePath: string | undefined;
     timeoutMs: number;
     maxConcurrent: number;
+    /** Decoder threads per capture. */
+    threads: number;
     queueLength: number;
     queueTimeoutMs: number;
   };
@@ -30,7 +46,33 @@ export interface Config {
   shutdownGraceMs: number;
   demoMedia: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** The IMM task API (asynchronous frame capture). */
+  tasks: {
+    /** Journal of projects and tasks; `<storage root>/.stillframe` unless set. */
+    stateDir: string;
+    concurrency: number;
+    maxFramesPerTask: number;
+    retentionDays: number;
+    ffmpegTimeoutMs: number;
+    strategy: 'auto' | 'pass' | 'seek';
+  };
+  webhooks: {
+    /** Notification topic name → URL the IMM message is POSTed to. */
+    topics: Record<string, string>;
+    secret: string | undefined;
+    retries: number;
+    backoffMs: number;
+    timeoutMs: number;
+  };
+  /** RPC AccessKeyId → AccessKeySecret; empty = RPC requests are not signed. */
+  accessKeys: Record<string, string>;
 }
+
+/** A local directory (buckets are sub-directories), an S3-compatible service, or a read-only HTTP origin. */
+export type StorageLocation =
+  | { kind: 'file'; root: string }
+  | { kind: 's3'; root?: undefined }
+  | { kind: 'http'; url: string; root?: undefined };
 
 export class ConfigError extends Error {}
 
@@ -67,6 +109,11 @@ function bytes(raw: string, name: string): number {
 
 const text = (raw: string) => raw;
 
+function inRange(value: number, min: number, max: number, name: string): number {
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max} bytes, got ${value}`);
+  return value;
+}
+
 function oneOf<T extends string>(values: readonly T[]) {
   return (raw: string, name: string): T => {
     if (!(values as readonly string[]).includes(raw)) throw new ConfigError(`${name} must be one of ${values.join(', ')}, got "${raw}"`);
@@ -80,13 +127,65 @@ function boolean(raw: string, name: string): boolean {
   throw new ConfigError(`${name} must be true or false, got "${raw}"`);
 }
 
-function storage(raw: string, name: string): Config['storage'] {
+function storage(raw: string, name: string): StorageLocation {
+  // s3:// (buckets and keys map 1:1 onto the service's), http(s)://origin/prefix (read-only), or
   // file:///abs/dir, file://./rel/dir (relative to the working directory), or a bare path.
+  if (/^s3:/i.test(raw)) {
+    if (!/^s3:\/\/\/?$/i.test(raw)) throw new ConfigError(`${name} must be just s3:// (buckets map 1:1 onto the service's buckets), got "${raw}"`);
+    return { kind: 's3' };
+  }
+  if (/^https?:/i.test(raw)) return { kind: 'http', url: httpUrl(raw, name, 'https://origin.example.com/prefix') };
   const path = raw.startsWith('file://') ? raw.slice('file://'.length) : raw;
   if (/^[a-z][a-z0-9+.-]*:/i.test(path) || !path) {
-    throw new ConfigError(`${name} must be file:///absolute/dir or file://./relative/dir, got "${raw}" (s3:// and http(s):// origins are not available yet)`);
+    throw new ConfigError(`${name} must be file:///absolute/dir, file://./relative/dir, s3:// or https://origin/prefix, got "${raw}"`);
   }
   return { kind: 'file', root: isAbsolute(path) ? path : resolve(path) };
+}
+
+/** An http(s) URL without query or fragment, trailing slashes dropped. */
+function httpUrl(raw: string, name: string, example: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(raw);
+  } catch {
+    url = undefined;
+  }
+  if (!url || !/^https?:$/.test(url.protocol) || !url.hostname || url.search || url.hash) {
+    throw new ConfigError(`${name} must be an http(s) URL such as ${example} (no query string), got "${raw}"`);
+  }
+  return url.href.replace(/\/+$/, '');
+}
+
+function writableStorage(raw: string, name: string): StorageLocation | undefined {
+  const location = storage(raw, name);
+  if (location.kind === 'http') throw new ConfigError(`${name} must be file:///dir or s3:// (HTTP origins are read-only), got "${raw}"`);
+  return location;
+}
+
+/** "topic=https://hook.example/x,other=http://127.0.0.1:9000/" → { topic: url, … }. */
+function webhookMap(raw: string, name: string): Record<string, string> {
+  const map: Record<string, string> = {};
+  for (const entry of raw.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const eq = entry.indexOf('=');
+    const topic = entry.slice(0, eq).trim();
+    const url = entry.slice(eq + 1).trim();
+    if (eq <= 0 || !/^https?:\/\/[^\s]+$/.test(url)) {
+      throw new ConfigError(`${name} must be a comma-separated list of topic=http(s)://url, got "${entry}"`);
+    }
+    map[topic] = url;
+  }
+  return map;
+}
+
+/** "id:secret,id2:secret2" → { id: secret, … }. */
+function accessKeyMap(raw: string, name: string): Record<string, string> {
+  const map: Record<string, string> = {};
+  for (const entry of raw.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const colon = entry.indexOf(':');
+    if (colon <= 0 || colon === entry.length - 1) throw new ConfigError(`${name} must be a comma-separated list of AccessKeyId:AccessKeySecret`);
+    map[entry.slice(0, colon)] = entry.slice(colon + 1);
+  }
+  return map;
 }
 
 const cores = availableParallelism();
@@ -94,7 +193,18 @@ const cores = availableParallelism();
 export const SETTINGS = {
   port: { env: 'PORT', help: 'Port to listen on (0 = any free port).', flag: 'port', parse: integer(0, 65535), default: 8080 },
   host: { env: 'HOST', help: 'Address to bind. Loopback by default; 0.0.0.0 to accept remote clients (the Docker image does).', flag: 'host', parse: text, default: '127.0.0.1' },
-  storage: { env: 'STILLFRAME_STORAGE', help: 'Object store: file:///abs/dir or file://./rel/dir; each sub-directory is a bucket.', shown: 'file://./data', flag: 'storage', parse: storage, default: storage('file://./data', '') },
+  storage: { env: 'STILLFRAME_STORAGE', help: 'Object store: file:///abs/dir or file://./rel/dir (each sub-directory is a bucket), s3:// (S3-compatible, buckets map 1:1) or https://origin/prefix (read-only; /bucket/key → prefix/bucket/key).', shown: 'file://./data', flag: 'storage', parse: storage, default: storage('file://./data', '') as StorageLocation },
+  outputStorage: { env: 'STILLFRAME_OUTPUT_STORAGE', help: 'Where IMM task outputs are written when STILLFRAME_STORAGE is a read-only HTTP origin: file:///dir or s3://.', shown: '(the main storage)', parse: writableStorage, default: undefined as StorageLocation | undefined },
+  s3Endpoint: { env: 'STILLFRAME_S3_ENDPOINT', help: 'S3-compatible endpoint such as http://127.0.0.1:9000 (MinIO, R2, OSS); path-style requests. Unset = AWS.', shown: '(AWS)', parse: (raw: string, name: string) => httpUrl(raw, name, 'http://127.0.0.1:9000') as string | undefined, default: undefined },
+  awsRegion: { env: 'AWS_REGION', help: 'Region of the S3 service (signing scope).', parse: text, default: 'us-east-1' },
+  awsAccessKeyId: { env: 'AWS_ACCESS_KEY_ID', help: 'S3 access key; unset = the AWS SDK default credential chain.', shown: '(SDK chain)', parse: (raw: string) => raw as string | undefined, default: undefined },
+  awsSecretAccessKey: { env: 'AWS_SECRET_ACCESS_KEY', help: 'S3 secret key (never logged).', shown: '(SDK chain)', parse: (raw: string) => raw as string | undefined, default: undefined },
+  awsSessionToken: { env: 'AWS_SESSION_TOKEN', help: 'S3 session token for temporary credentials.', shown: '(none)', parse: (raw: string) => raw as string | undefined, default: undefined },
+  originTimeoutMs: { env: 'STILLFRAME_ORIGIN_TIMEOUT_MS', help: 'Deadline for an S3/HTTP origin to connect, answer, and between body bytes; past it → 504.', parse: integer(100), default: 10_000 },
+  blockSize: { env: 'STILLFRAME_BLOCK_SIZE', help: 'Unit of ranged reads from S3/HTTP origins for ffmpeg (64KB–8MB).', shown: '256KB', parse: (raw: string, name: string) => inRange(bytes(raw, name), 64 * 1024, 8 * 1024 ** 2, name), default: 256 * 1024 },
+  blockCacheBytes: { env: 'STILLFRAME_BLOCK_CACHE_BYTES', help: 'Bytes of origin blocks kept in memory (LRU), keyed by object ETag: indexes and headers are read once.', shown: '256MB', parse: bytes, default: 256 * 1024 ** 2 },
+  allowPut: { env: 'STILLFRAME_ALLOW_PUT', help: 'Accept PUT /{bucket}/{key} uploads (no authentication yet: enable on trusted networks only).', parse: boolean, default: false },
+  maxPutBytes: { env: 'STILLFRAME_MAX_PUT_BYTES', help: 'Largest PUT body accepted.', shown: '5GB', parse: bytes, default: 5 * 1024 ** 3 },
   domain: { env: 'STILLFRAME_DOMAIN', help: 'Enables virtual-hosted URLs: Host bucket.<domain> selects the bucket.', shown: '(off)', flag: 'domain', parse: (raw: string) => raw.toLowerCase() as string | undefined, default: undefined },
   imageCacheBytes: { env: 'STILLFRAME_CACHE_BYTES', help: 'Bytes of finished images kept in the in-process LRU (accepts 256MB, 1GB).', shown: '256MB', parse: bytes, default: 256 * 1024 ** 2 },
   probeCacheEntries: { env: 'STILLFRAME_PROBE_CACHE_ENTRIES', help: 'Probe results kept (one per object version).', parse: integer(0), default: 10_000 },
@@ -102,6 +212,7 @@ export const SETTINGS = {
   ffprobePath: { env: 'STILLFRAME_FFPROBE', help: 'ffprobe binary; overrides the resolution chain.', shown: '(chain)', parse: (raw: string) => raw as string | undefined, default: undefined },
   ffmpegTimeoutMs: { env: 'STILLFRAME_FFMPEG_TIMEOUT_MS', help: 'Deadline for one ffmpeg/ffprobe run; killed (SIGKILL) and answered 504 past it.', parse: integer(100), default: 30_000 },
   maxConcurrent: { env: 'STILLFRAME_MAX_FFMPEG', help: 'Captures (ffmpeg processes) running at once.', shown: 'CPU cores', parse: integer(1, 1024), default: cores },
+  ffmpegThreads: { env: 'STILLFRAME_FFMPEG_THREADS', help: 'Decoder threads per capture; 0 = the cores divided among STILLFRAME_MAX_FFMPEG captures (at least 1).', parse: integer(0, 64), default: 0 },
   queueLength: { env: 'STILLFRAME_QUEUE_LENGTH', help: 'Captures allowed to wait for a slot; beyond it → 503 + Retry-After.', parse: integer(0), default: 64 },
   queueTimeoutMs: { env: 'STILLFRAME_QUEUE_TIMEOUT_MS', help: 'Longest wait for a slot before 503 + Retry-After.', parse: integer(1), default: 10_000 },
   maxSourcePixels: { env: 'STILLFRAME_MAX_SOURCE_PIXELS', help: 'Largest frame (width×height) decoded; larger sources → 400 before decoding.', shown: '7680×4320', parse: integer(1), default: 7680 * 4320 },
@@ -116,8 +227,26 @@ export const SETTINGS = {
   objectCacheControl: { env: 'STILLFRAME_OBJECT_CACHE_CONTROL', help: 'Cache-Control of plain objects.', parse: text, default: 'public, max-age=3600' },
   shutdownGraceMs: { env: 'STILLFRAME_SHUTDOWN_GRACE_MS', help: 'On SIGTERM/SIGINT, how long in-flight requests may take before exit.', parse: integer(0), default: 25_000 },
   demoMedia: { env: 'STILLFRAME_DEMO', help: 'Generate sample media (bucket demo) on start when missing.', parse: boolean, default: true },
+  stateDir: { env: 'STILLFRAME_STATE_DIR', help: 'Directory of the task journal (projects, tasks, progress); survives restarts.', shown: '<storage root>/.stillframe', parse: (raw: string) => resolve(raw) as string | undefined, default: undefined },
+  taskConcurrency: { env: 'STILLFRAME_TASK_CONCURRENCY', help: 'IMM tasks run at once (each runs one ffmpeg at a time, in the limiter\'s batch lane).', parse: integer(1, 256), default: 2 },
+  maxFramesPerTask: { env: 'STILLFRAME_MAX_FRAMES_PER_TASK', help: 'Most frames one task may capture (dhash: sample) in total; more → LimitExceededError.', parse: integer(1, 1_000_000), default: 2000 },
+  taskRetentionDays: { env: 'STILLFRAME_TASK_RETENTION_DAYS', help: 'Days a finished task stays queryable (GetTask/ListTasks).', parse: integer(1, 3650), default: 7 },
+  taskFfmpegTimeoutMs: { env: 'STILLFRAME_TASK_FFMPEG_TIMEOUT_MS', help: 'Deadline for one multi-frame ffmpeg run of a task.', parse: integer(1000), default: 600_000 },
+  taskStrategy: { env: 'STILLFRAME_TASK_STRATEGY', help: 'How a task decodes several frames: auto (cost model), pass (one decoding pass) or seek (one seek per frame).', parse: oneOf(['auto', 'pass', 'seek'] as const), default: 'auto' as const },
+  webhooks: { env: 'STILLFRAME_WEBHOOKS', help: 'Notification topics → webhook URLs: topic=http(s)://url,… (MNS/RocketMQ TopicName).', shown: '(none)', parse: webhookMap, default: {} as Record<string, string> },
+  webhookSecret: { env: 'STILLFRAME_WEBHOOK_SECRET', help: 'HMAC-SHA256 key for the X-Stillframe-Signature header of webhook POSTs.', shown: '(unsigned)', parse: (raw: string) => raw as string | undefined, default: undefined },
+  webhookRetries: { env: 'STILLFRAME_WEBHOOK_RETRIES', help: 'Retries of a failed webhook delivery (exponential backoff).', parse: integer(0, 100), default: 5 },
+  webhookBackoffMs: { env: 'STILLFRAME_WEBHOOK_BACKOFF_MS', help: 'First retry delay of a webhook delivery; doubles on each retry.', parse: integer(1), default: 1000 },
+  webhookTimeoutMs: { env: 'STILLFRAME_WEBHOOK_TIMEOUT_MS', help: 'Deadline for one webhook POST.', parse: integer(1), default: 10_000 },
+  accessKeys: { env: 'STILLFRAME_ACCESS_KEYS', help: 'AccessKeyId:AccessKeySecret,… : when set, IMM RPC requests must carry a valid signature.', shown: '(unsigned)', parse: accessKeyMap, default: {} as Record<string, string> },
   logLevel: { env: 'STILLFRAME_LOG_LEVEL', help: 'debug, info, warn or error (JSON lines on stdout).', parse: oneOf(['debug', 'info', 'warn', 'error'] as const), default: 'info' as const },
 } satisfies Record<string, Setting<unknown>>;
+
+function s3Credentials(accessKeyId: string | undefined, secretAccessKey: string | undefined, sessionToken: string | undefined): Config['s3']['credentials'] {
+  if (accessKeyId === undefined && secretAccessKey === undefined) return undefined;
+  if (!accessKeyId || !secretAccessKey) throw new ConfigError('AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together');
+  return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
+}
 
 type Values = { [K in keyof typeof SETTINGS]: (typeof SETTINGS)[K]['default'] };
 
@@ -153,6 +282,14 @@ export function loadConfig(env: Env = process.env, flags: Record<string, string>
     port: s.port,
     host: s.host,
     storage: s.storage,
+    outputStorage: s.outputStorage,
+    s3: {
+      endpoint: s.s3Endpoint,
+      region: s.awsRegion,
+      credentials: s3Credentials(s.awsAccessKeyId, s.awsSecretAccessKey, s.awsSessionToken),
+    },
+    origin: { timeoutMs: s.originTimeoutMs, blockSize: s.blockSize, blockCacheBytes: s.blockCacheBytes },
+    put: { enabled: s.allowPut, maxBytes: s.maxPutBytes },
     domain: s.domain,
     cache: { imageBytes: s.imageCacheBytes, probeEntries: s.probeCacheEntries },
     ffmpeg: {
@@ -160,6 +297,9 @@ export function loadConfig(env: Env = process.env, flags: Record<string, string>
       ffprobePath: s.ffprobePath,
       timeoutMs: s.ffmpegTimeoutMs,
       maxConcurrent: s.maxConcurrent,
+      // Concurrent captures already fill the cores; threads beyond a capture's share only add
+      // synchronisation (measured: 1 thread is ~6% faster than ffmpeg's default on 2 busy cores).
+      threads: s.ffmpegThreads || Math.max(1, Math.floor(cores / s.maxConcurrent)),
       queueLength: s.queueLength,
       queueTimeoutMs: s.queueTimeoutMs,
     },
@@ -175,5 +315,21 @@ export function loadConfig(env: Env = process.env, flags: Record<string, string>
     shutdownGraceMs: s.shutdownGraceMs,
     demoMedia: s.demoMedia,
     logLevel: s.logLevel,
+    tasks: {
+      stateDir: s.stateDir ?? join(s.storage.root ?? resolve('.'), '.stillframe'),
+      concurrency: s.taskConcurrency,
+      maxFramesPerTask: s.maxFramesPerTask,
+      retentionDays: s.taskRetentionDays,
+      ffmpegTimeoutMs: s.taskFfmpegTimeoutMs,
+      strategy: s.taskStrategy,
+    },
+    webhooks: {
+      topics: s.webhooks,
+      secret: s.webhookSecret,
+      retries: s.webhookRetries,
+      backoffMs: s.webhookBackoffMs,
+      timeoutMs: s.webhookTimeoutMs,
+    },
+    accessKeys: s.accessKeys,
   });
 }

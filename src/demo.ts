@@ -28,6 +28,35 @@ export const DEMO_OBJECTS: DemoObject[] = [
       '-c:a', 'aac', '-shortest', '-movflags', '+faststart', '-f', 'mp4',
     ],
   },
+  // The IMM frame-capture samples (docs/tasks.md) name these objects. Five 6 s scenes — moving test
+  // pattern, colour bars, a second moving pattern, RGB bars, Game of Life — so dhash finds the cuts
+  // at 6, 12, 18 and 24 s; keyframes every 2 s (plus x264's own at the cuts).
+  {
+    bucket: 'test-bucket',
+    key: 'video-demo/Winemaking.mov',
+    args: [
+      '-f', 'lavfi', '-i', 'testsrc=size=640x360:rate=25:duration=6',
+      '-f', 'lavfi', '-i', 'smptebars=size=640x360:rate=25:duration=6',
+      '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=25:duration=6',
+      '-f', 'lavfi', '-i', 'rgbtestsrc=size=640x360:rate=25:duration=6',
+      '-f', 'lavfi', '-i', 'life=size=640x360:rate=25:mold=10:ratio=0.2:death_color=#203040:life_color=#e0c060',
+      '-f', 'lavfi', '-i', 'sine=frequency=330:duration=30',
+      '-filter_complex', '[4:v]trim=duration=6,setpts=PTS-STARTPTS[life];[0:v][1:v][2:v][3:v][life]concat=n=5:v=1:a=0,format=yuv420p[v]',
+      '-map', '[v]', '-map', '5:a',
+      '-c:v', 'libx264', '-preset', 'veryfast', '-g', '50', '-c:a', 'aac', '-b:a', '64k', '-f', 'mov',
+    ],
+  },
+  // An MP3 with an embedded cover picture (ID3 APIC): a capture from it returns the cover.
+  {
+    bucket: 'test-bucket',
+    key: 'video-demo/test.mp3',
+    args: [
+      '-f', 'lavfi', '-i', 'sine=frequency=440:duration=5',
+      '-f', 'lavfi', '-i', 'smptehdbars=size=300x300:rate=25:duration=0.04',
+      '-map', '0:a', '-map', '1:v', '-c:a', 'libmp3lame', '-b:a', '64k',
+      '-c:v', 'mjpeg', '-disposition:v', 'attached_pic', '-id3v2_version', '3', '-f', 'mp3',
+    ],
+  },
 ];
 
 async function exists(store: ObjectStore, bucket: string, key: string): Promise<boolean> {

@@ -7,9 +7,12 @@ import { createLimiter, type Limiter } from './core/limiter.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
 import { createLogger, type Logger } from './log.js';
 import { resolveBinaries, type Binaries } from './media/binaries.js';
+import { createBlockCache } from './media/block-cache.js';
+import { createMediaEndpoint, routeMedia, type MediaEndpoint } from './media/media-endpoint.js';
 import { createFfmpegRunner, type FfmpegRunner } from './media/runner.js';
-import { createFsStore } from './source/fs-store.js';
+import { openStore, outputStoreOf, rangeFetcher } from './source/open-store.js';
 import type { ObjectStore } from './source/store.js';
+import { createTaskService, type TaskService } from './tasks/service.js';
 
 export interface Deps {
   config: Config;
@@ -17,10 +20,19 @@ export interface Deps {
   log: Logger;
   metrics: Metrics;
   store: ObjectStore;
+  /**
+   * Where outputs (IMM task results) are written: STILLFRAME_OUTPUT_STORAGE, else `store` when writable;
+   * with a read-only store and no output storage, `readOnly` is true and write() fails with a clear 400.
+   */
+  outputStore: ObjectStore;
+  /** The loopback endpoint ffmpeg reads remote objects and HLS playlists through. */
+  media: MediaEndpoint;
   runner: FfmpegRunner;
   caches: Caches;
   limiter: Limiter;
   capture: Capture;
+  /** IMM tasks: projects, the durable task journal, the runner. */
+  tasks: TaskService;
   isDraining: () => boolean;
   setDraining: () => void;
 }
@@ -29,6 +41,7 @@ export interface DepsOverrides {
   log?: Logger;
   binaries?: Binaries;
   store?: ObjectStore;
+  outputStore?: ObjectStore;
 }
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -37,18 +50,37 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const log = overrides.log ?? createLogger(config.logLevel);
   const metrics = createMetrics();
   const binaries = overrides.binaries ?? resolveBinaries({ ffmpeg: config.ffmpeg.path, ffprobe: config.ffmpeg.ffprobePath });
-  const store = overrides.store ?? (await createFsStore(config.storage.root));
+  const baseStore = overrides.store ?? (await openStore(config.storage, config));
+  const originReads = metrics.counter('stillframe_origin_reads_total', 'Ranged reads from the storage origin for ffmpeg (block cache misses)');
+  const originBytes = metrics.counter('stillframe_origin_read_bytes_total', 'Bytes read from the storage origin for ffmpeg');
+  const blocks = createBlockCache({
+    blockSize: config.origin.blockSize,
+    maxBytes: config.origin.blockCacheBytes,
+    fetch: rangeFetcher(baseStore),
+    onFetch: (bytes) => {
+      originReads.inc();
+      originBytes.inc({}, bytes);
+    },
+  });
+  metrics.gauge('stillframe_block_cache_bytes', 'Bytes held by the origin block cache', () => blocks.size);
+  const media = createMediaEndpoint({ store: baseStore, cache: blocks, log });
+  const store = routeMedia(baseStore, media);
+  const outputStore = outputStoreOf(
+    store,
+    overrides.outputStore ?? (config.outputStorage ? await openStore(config.outputStorage, config) : undefined),
+  );
   const spawns = metrics.counter('stillframe_ffmpeg_spawns_total', 'ffmpeg and ffprobe processes started');
   const runs = metrics.histogram('stillframe_ffmpeg_run_seconds', 'ffmpeg and ffprobe run time by tool and outcome', [
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
   ]);
-  const runner = createFfmpegRunner({
+  const runner = media.wrapRunner(createFfmpegRunner({
     binaries,
     timeoutMs: config.ffmpeg.timeoutMs,
+    decodeThreads: config.ffmpeg.threads,
     maxOutputBytes: config.limits.maxOutputBytes,
     onSpawn: (tool) => spawns.inc({ tool }),
     onRun: (tool, ms, ok) => runs.observe(ms / 1000, { tool, outcome: ok ? 'ok' : 'error' }),
-  });
+  }));
   const caches = createCaches({ imageBytes: config.cache.imageBytes, probeEntries: config.cache.probeEntries });
   const limiter = createLimiter({
     concurrency: config.ffmpeg.maxConcurrent,
@@ -67,6 +99,25 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     limits: { ...config.limits },
     quality: config.quality,
   });
+  const tasks = await createTaskService({
+    store,
+    capture,
+    runner,
+    limiter,
+    metrics,
+    log,
+    quality: config.quality,
+    limits: { maxOutputDimension: config.limits.maxOutputDimension, maxFramesPerTask: config.tasks.maxFramesPerTask },
+    stateDir: config.tasks.stateDir,
+    concurrency: config.tasks.concurrency,
+    retentionDays: config.tasks.retentionDays,
+    ffmpegTimeoutMs: config.tasks.ffmpegTimeoutMs,
+    strategy: config.tasks.strategy,
+    webhooks: config.webhooks,
+    onFfmpegSpawn: () => spawns.inc({ tool: 'ffmpeg' }),
+  });
+  // The spec's sample requests name this project: with sample media on, they work as written.
+  if (config.demoMedia) await tasks.ensureProject('test-project', 'Sample project for the IMM frame-capture examples');
   let draining = false;
   return {
     config,
@@ -74,13 +125,18 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     log,
     metrics,
     store,
+    outputStore,
+    media,
     runner,
     caches,
     limiter,
     capture,
+    tasks,
     isDraining: () => draining,
     setDraining: () => {
       draining = true;
+      // Queued tasks stay journaled and run after the restart.
+      tasks.pause();
     },
   };
 }

@@ -70,6 +70,28 @@ export const errors = {
   timeout: (what: string, ms: number) =>
     new AppError(504, 'GatewayTimeout', `${what} did not finish within ${ms} ms.`),
   internal: (cause: unknown) => new AppError(500, 'InternalError', 'We encountered an internal error.', { cause }),
+  // Storage origins (S3-compatible, HTTP) and uploads.
+  accessDenied: (message: string, cause?: unknown) => new AppError(403, 'AccessDenied', message, { cause }),
+  objectChanged: (key: string) =>
+    new AppError(412, 'PreconditionFailed', `The object "${key}" changed while it was being read; retry.`),
+  originFailed: (message: string, cause?: unknown) => new AppError(502, 'BadGateway', message, { cause }),
+  originTimeout: (message: string, cause?: unknown) => new AppError(504, 'GatewayTimeout', message, { cause }),
+  readOnlyStorage: (description: string) =>
+    new AppError(405, 'MethodNotAllowed', `The storage ${description} is read-only.`),
+  noOutputStorage: (description: string) =>
+    new AppError(400, 'InvalidArgument', `Outputs cannot be written: the storage ${description} is read-only; set STILLFRAME_OUTPUT_STORAGE to file:///dir or s3://.`),
+  lengthRequired: () =>
+    new AppError(411, 'MissingContentLength', 'An upload needs Content-Length or Transfer-Encoding: chunked.'),
+  invalidDigest: () => new AppError(400, 'InvalidDigest', 'The Content-MD5 you specified did not match what we received.'),
+  // IMM (RPC API) codes: the JSON renderer shows `code` and `message` as IMM does.
+  /** `Missing<Leaf>` as IMM names it (MissingProjectName, MissingURI); the message carries the full path. */
+  missingParam: (path: string) =>
+    new AppError(400, `Missing${(path.split('.').pop() ?? path).replace(/\[\d+\]/g, '')}`, `The parameter ${path} is required.`),
+  immLimitExceeded: (message: string) => new AppError(400, 'LimitExceededError', message),
+  resourceNotFound: (message: string) => new AppError(404, 'ResourceNotFound', message),
+  resourceAlreadyExists: (message: string) => new AppError(409, 'ResourceAlreadyExists', message),
+  forbidden: (code: string, message: string) => new AppError(403, code, message),
+  payloadTooLarge: (limit: number) => new AppError(413, 'InvalidArgument', `The request body is larger than ${limit} bytes.`),
 };
 
 export function toAppError(err: unknown): AppError {

@@ -41,7 +41,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     log.info(`using ${tool}`, { path: b.path, source: b.source, version: b.version.join('.') });
     if (b.version[0] < 5) log.warn(`${tool} ${b.version.join('.')} is older than 5.0: consider STILLFRAME_${tool.toUpperCase()} or apt-get install ffmpeg`);
   }
-  if (config.demoMedia) await ensureDemoMedia(deps.store, runner, config.storage.root, log);
+  if (config.demoMedia && config.storage.kind === 'file') await ensureDemoMedia(deps.store, runner, config.storage.root, log);
 
   const app = createApp(deps);
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info: AddressInfo) => {
@@ -63,13 +63,18 @@ export async function serveCommand(args: string[]): Promise<void> {
     log.info('draining', { signal, graceMs: config.shutdownGraceMs });
     // Stop accepting; in-flight requests finish; idle keep-alive sockets close now instead of holding
     // the process open until their timeout.
-    server.close(() => {
+    // Draining also stops tasks from starting; running ones may finish within the grace period, and
+    // whatever is still running then is journaled and reruns after the restart.
+    const deadline = Date.now() + config.shutdownGraceMs;
+    server.close(async () => {
+      while (deps.tasks.running > 0 && Date.now() < deadline - 1000) await new Promise((r) => setTimeout(r, 100));
+      await deps.tasks.close();
       log.info('stopped');
       process.exit(0);
     });
     if ('closeIdleConnections' in server) server.closeIdleConnections();
     setTimeout(() => {
-      log.warn('grace period over, exiting with requests in flight');
+      log.warn('grace period over, exiting with work in flight');
       process.exit(1);
     }, config.shutdownGraceMs).unref();
   };

@@ -69,7 +69,7 @@ export function createCapture(deps: CaptureDeps): Capture {
     if (stat.size > deps.limits.maxSourceBytes) {
       throw errors.limitExceeded(`The object is ${stat.size} bytes, above the limit of ${deps.limits.maxSourceBytes} bytes.`);
     }
-    const input = await store.mediaInput(bucket, key);
+    const input = await store.mediaInput(bucket, key, stat);
     const versionKey = objectVersionKey(bucket, key, stat.etag);
     let info = caches.probes.get(versionKey);
     cacheLookups.inc({ cache: 'probe', result: info ? 'hit' : 'miss' });

@@ -1,11 +1,12 @@
 // GET/HEAD of an object URL: with `x-oss-process` a captured frame, without it the object itself.
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Hono } from 'hono';
 import type { Capture } from '../core/capture.js';
 import { errors } from '../errors.js';
 import { canonicalSnapshot, parseSnapshotProcess } from '../process/snapshot.js';
-import type { ObjectStore } from '../source/store.js';
+import { contentTypeFor, validateBucket, validateKey, type ObjectStore } from '../source/store.js';
 import { evaluateConditions, evaluateRange } from './conditional.js';
 import type { AppEnv } from './context.js';
 
@@ -16,6 +17,8 @@ export interface ObjectRoutesDeps {
   maxOutputDimension: number;
   snapshotCacheControl: string;
   objectCacheControl: string;
+  /** PUT /{bucket}/{key} uploads; absent or disabled → 405. */
+  put?: { enabled: boolean; maxBytes: number };
 }
 
 // Longer query strings carry no legitimate request and are refused before any parsing.
@@ -117,6 +120,40 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
     const stream = await deps.store.read(bucket, key, range.kind === 'partial' ? range : undefined);
     c.req.raw.signal.addEventListener('abort', () => stream.destroy(), { once: true });
     return c.body(Readable.toWeb(stream) as ReadableStream, status, headers);
+  });
+
+  // Uploads stream through to the store (never buffered whole): a running byte count enforces the limit
+  // whatever Content-Length said, and Content-MD5, when sent, is checked before the object appears.
+  app.put('*', async (c) => {
+    const put = deps.put;
+    if (!put?.enabled) throw errors.methodNotAllowed('PUT');
+    const { bucket, key } = locateObject(c.req.header('host') ?? '', new URL(c.req.url).pathname, deps.domain);
+    validateBucket(bucket);
+    validateKey(key);
+    if (deps.store.readOnly) throw errors.readOnlyStorage(deps.store.description);
+    const length = c.req.header('content-length');
+    const chunked = /\bchunked\b/i.test(c.req.header('transfer-encoding') ?? '');
+    if (length === undefined && !chunked) throw errors.lengthRequired();
+    if (length !== undefined && !/^\d+$/.test(length.trim())) throw errors.invalidArgument(`Content-Length "${length}" is not a byte count.`);
+    if (length !== undefined && Number(length) > put.maxBytes) throw errors.payloadTooLarge(put.maxBytes);
+    const md5 = c.req.header('content-md5');
+    const hash = md5 === undefined ? undefined : createHash('md5');
+    let received = 0;
+    const guard = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        received += chunk.length;
+        if (received > put.maxBytes) return done(errors.payloadTooLarge(put.maxBytes));
+        hash?.update(chunk);
+        done(null, chunk);
+      },
+      flush(done) {
+        done(hash && hash.digest('base64') !== md5 ? errors.invalidDigest() : null);
+      },
+    });
+    const body = c.req.raw.body ? Readable.fromWeb(c.req.raw.body as WebReadableStream) : Readable.from([]);
+    const source = pipeline(body, guard, () => {});
+    const stat = await deps.store.write(bucket, key, source, c.req.header('content-type') ?? contentTypeFor(key));
+    return c.body(null, 200, { ETag: stat.etag });
   });
 
   app.all('*', (c) => {

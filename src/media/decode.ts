@@ -48,11 +48,19 @@ const secs = (s: number) => (Number.isFinite(s) ? s : 0).toFixed(6);
  *   scale      converts only that frame, pinned to the probed size (a stream that changes size mid-way
  *              still yields the geometry the caller expects).
  */
-export function decodeArgs(input: MediaInput, info: MediaInfo, video: VideoStream, window: FrameWindow | undefined): string[] {
+export function decodeArgs(
+  input: MediaInput,
+  info: MediaInfo,
+  video: VideoStream,
+  window: FrameWindow | undefined,
+  threads: number,
+): string[] {
   const args = ['-hide_banner', '-nostats', '-v', 'info', '-noautorotate', '-an', '-sn', '-dn'];
   const filters: string[] = [];
+  // A single keyframe gains nothing from frame threads, which only add latency.
+  args.push('-threads', String(window?.keyframesOnly ? 1 : threads));
   if (window) {
-    if (window.keyframesOnly) args.push('-skip_frame', 'nokey', '-threads', '1');
+    if (window.keyframesOnly) args.push('-skip_frame', 'nokey');
     args.push('-copyts', '-ss', secs(Math.max(0, window.seekTo - info.formatStartTime)), '-noaccurate_seek');
     // trim rounds `end` to the stream's time base: half a frame past the window survives the rounding.
     const stop = window.to + Math.max(video.frameDuration / 2, 0.001);
@@ -88,7 +96,7 @@ export async function decodeFrame(
 ): Promise<DecodedFrame | undefined> {
   let result;
   try {
-    result = await runner.ffmpeg(decodeArgs(input, info, video, window), signal);
+    result = await runner.ffmpeg(decodeArgs(input, info, video, window, runner.decodeThreads), signal);
   } catch (err) {
     throw runner.classify(err, 'Could not decode the frame');
   }

@@ -10,7 +10,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { AppError, errors } from '../errors.js';
-import type { RawFrame } from './decode.js';
 import { inputArgs, type MediaInput } from './input.js';
 import type { MediaInfo, VideoStream } from './probe.js';
 import { AbortedError, ProcessFailedError } from './run.js';
@@ -22,10 +21,29 @@ export interface FrameIndex {
   key: boolean[];
 }
 
+/** A decoded picture: full-size RGB, or a small grey thumbnail (e.g. 9×8 for a difference hash). */
+export interface PixelFrame {
+  data: Buffer;
+  width: number;
+  height: number;
+  channels: 1 | 3;
+}
+
 export interface DecodedFrame {
-  frame: RawFrame;
+  frame: PixelFrame;
   /** Presentation time on the container clock (s). */
   pts: number;
+}
+
+/** What each frame is turned into: the probed size in RGB (default), or a small grey thumbnail. */
+export type FrameOutput = { kind: 'rgb' } | { kind: 'grey'; width: number; height: number };
+
+function outputGeometry(video: VideoStream, output: FrameOutput | undefined) {
+  // Full frames are pinned to the probed size: a stream that changes size mid-way still yields the
+  // geometry the caller expects. Thumbnails are area-averaged straight from the decoder's YUV.
+  return output?.kind === 'grey'
+    ? { filter: `scale=${output.width}:${output.height}:flags=area,format=gray`, pixFmt: 'gray', width: output.width, height: output.height, channels: 1 as const }
+    : { filter: `scale=${video.width}:${video.height}`, pixFmt: 'rgb24', width: video.width, height: video.height, channels: 3 as const };
 }
 
 export interface StreamOptions {
@@ -41,10 +59,13 @@ const EPSILON = 2e-6;
 
 const secs = (s: number) => Math.max(0, s).toFixed(6);
 
-export function parseFrameCsv(csv: string): FrameIndex {
+/** ffprobe packet CSV (`pts,dts,flags`, or `stream,pts,dts,flags` with `stream` given) → frame list. */
+export function parseFrameCsv(csv: string, stream?: number): FrameIndex {
   const frames: { pts: number; key: boolean }[] = [];
   for (const line of csv.split('\n')) {
-    const [pts, dts, flags] = line.trim().split(',');
+    const fields = line.trim().split(',');
+    if (stream !== undefined && Number(fields.shift()) !== stream) continue;
+    const [pts, dts, flags] = fields;
     // AVI and some raw streams carry no pts on packets; without B-frames dts is the same instant.
     const time = Number(pts !== 'N/A' && pts ? pts : dts);
     if (flags === undefined || !Number.isFinite(time)) continue;
@@ -64,6 +85,38 @@ export function parseFrameCsv(csv: string): FrameIndex {
   return index;
 }
 
+/** Drops frames before the first keyframe (they cannot be decoded from it). */
+function fromFirstKeyframe(index: FrameIndex): FrameIndex {
+  const firstKey = index.key.indexOf(true);
+  if (firstKey > 0) {
+    index.pts.splice(0, firstKey);
+    index.key.splice(0, firstKey);
+  }
+  return index;
+}
+
+async function scanPackets(runner: FfmpegRunner, input: MediaInput, streams: string, start: number | undefined, signal?: AbortSignal): Promise<string> {
+  const args = [
+    '-v', 'error', '-hide_banner', '-select_streams', streams,
+    '-show_entries', `packet=${streams === 'v' ? 'stream_index,' : ''}pts_time,dts_time,flags`, '-of', 'csv=p=0',
+    ...(start === undefined ? [] : ['-read_intervals', `${secs(start)}%`]),
+    ...inputArgs(input),
+  ];
+  try {
+    return (await runner.ffprobe(args, signal)).stdout.toString('utf8');
+  } catch (err) {
+    throw runner.classify(err, 'Could not read the video packets');
+  }
+}
+
+/**
+ * Every video stream's frames from the start, before the probe has said which stream is the video
+ * one: lets the scan run beside the probe. Pick the stream with `pickStream`.
+ */
+export function scanAllVideoFrames(runner: FfmpegRunner, input: MediaInput, signal?: AbortSignal): Promise<(stream: number) => FrameIndex> {
+  return scanPackets(runner, input, 'v', undefined, signal).then((csv) => (stream) => fromFirstKeyframe(parseFrameCsv(csv, stream)));
+}
+
 /**
  * Frames from `from` (container clock; undefined = the start) to the end of the stream. The list starts
  * at a keyframe at or before `from`: indexed containers seek there, index-less ones may land later, so
@@ -79,28 +132,9 @@ export async function scanFrames(
   const starts = from === undefined || from <= 0 ? [undefined] : [from, Math.max(0, from - 30), undefined];
   let index: FrameIndex = { pts: [], key: [] };
   for (const start of starts) {
-    const args = [
-      '-v', 'error', '-hide_banner', '-select_streams', String(video.index),
-      '-show_entries', 'packet=pts_time,dts_time,flags', '-of', 'csv=p=0',
-      ...(start === undefined ? [] : ['-read_intervals', `${secs(start)}%`]),
-      ...inputArgs(input),
-    ];
-    let stdout: Buffer;
-    try {
-      ({ stdout } = await runner.ffprobe(args, signal));
-    } catch (err) {
-      throw runner.classify(err, 'Could not read the video packets');
-    }
-    index = parseFrameCsv(stdout.toString('utf8'));
+    index = parseFrameCsv(await scanPackets(runner, input, String(video.index), start, signal));
     const firstKey = index.key.indexOf(true);
-    if (start === undefined || (firstKey >= 0 && index.pts[firstKey]! <= (from ?? 0) + EPSILON)) {
-      // Frames before the first keyframe cannot be decoded from it: drop them.
-      if (firstKey > 0) {
-        index.pts.splice(0, firstKey);
-        index.key.splice(0, firstKey);
-      }
-      return index;
-    }
+    if (start === undefined || (firstKey >= 0 && index.pts[firstKey]! <= (from ?? 0) + EPSILON)) return fromFirstKeyframe(index);
   }
   return index;
 }
@@ -205,12 +239,20 @@ function spawnFfmpeg(options: StreamOptions, args: string[], extraPipes: number,
   return { child, done, kill, stderrTail: () => tail };
 }
 
-/** Cuts a byte stream into fixed-size frames without concatenating chunk lists. */
+/**
+ * Cuts a byte stream into fixed-size frames without concatenating chunk lists. Frame buffers the
+ * consumer has finished with come back through `release`, so a long pass allocates a handful of
+ * multi-megabyte buffers instead of one per frame (less GC work).
+ */
 class FrameCutter {
   private current: Buffer;
   private filled = 0;
+  private readonly free: Buffer[] = [];
   constructor(private readonly size: number) {
     this.current = Buffer.allocUnsafe(size);
+  }
+  release(frame: Buffer) {
+    if (this.free.length < 4) this.free.push(frame);
   }
   push(chunk: Buffer, emit: (frame: Buffer) => void) {
     let offset = 0;
@@ -221,7 +263,7 @@ class FrameCutter {
       offset += n;
       if (this.filled === this.size) {
         emit(this.current);
-        this.current = Buffer.allocUnsafe(this.size);
+        this.current = this.free.pop() ?? Buffer.allocUnsafe(this.size);
         this.filled = 0;
       }
     }
@@ -256,21 +298,54 @@ export interface PassOptions extends StreamOptions {
   wanted: readonly number[];
   /** Decode keyframes only (every wanted frame is one). */
   keyframesOnly: boolean;
+  output?: FrameOutput;
+}
+
+const STALL_MS = 10_000;
+
+export interface FfmpegTraits {
+  /** Wall ms of starting this ffmpeg (shared-library loading dominates distro builds). */
+  spawnMs: number;
+  /** showinfo=checksum=0 exists (newer ffmpeg): skips per-frame checksums, mean and stdev. */
+  showinfoChecksumOption: boolean;
+}
+
+const traits = new Map<string, Promise<FfmpegTraits>>();
+
+/** Measured once per binary: what a run costs to start and which showinfo options it has. */
+export function ffmpegTraits(runner: FfmpegRunner): Promise<FfmpegTraits> {
+  const path = runner.binaries.ffmpeg.path;
+  let found = traits.get(path);
+  if (!found) {
+    found = (async () => {
+      const started = performance.now();
+      try {
+        const { stdout } = await runner.ffmpeg(['-hide_banner', '-h', 'filter=showinfo']);
+        // Opening an input and probing it come on top of the bare start.
+        return { spawnMs: performance.now() - started + 15, showinfoChecksumOption: /\bchecksum\b/.test(stdout.toString('utf8')) };
+      } catch {
+        return { spawnMs: 100, showinfoChecksumOption: false };
+      }
+    })();
+    traits.set(path, found);
+  }
+  return found;
 }
 
 /**
  * One decoding pass over [keyframe before the first wanted frame, last wanted frame]. Yields the wanted
  * frames in order as they are decoded; a wanted frame the pass did not produce (a pts the decoder
  * reports differently from the demuxer) is simply missing — the caller fetches it another way.
+ * A yielded frame's buffer is reused once the consumer asks for the next frame: copy it to keep it.
  */
-const STALL_MS = 10_000;
-
 export async function* decodePass(options: PassOptions): AsyncGenerator<DecodedFrame & { position: number }> {
   const { index, wanted, video, info } = options;
   if (!wanted.length) return;
+  const geometry = outputGeometry(video, options.output);
   const first = index.pts[keyframeOf(index, wanted[0]!)]!;
   const last = index.pts[wanted[wanted.length - 1]!]!;
   const mode = passthrough(options.runner);
+  const showinfo = (await ffmpegTraits(options.runner)).showinfoChecksumOption ? 'showinfo=checksum=0' : 'showinfo';
   const args = ['-hide_banner', '-nostats', '-v', 'info', ...mode.global, '-copyts'];
   if (options.keyframesOnly) args.push('-skip_frame', 'nokey', '-threads', '1');
   args.push('-noautorotate', '-an', '-sn', '-dn');
@@ -280,10 +355,10 @@ export async function* decodePass(options: PassOptions): AsyncGenerator<DecodedF
   args.push('-t', secs(last - first + 30));
   args.push(...inputArgs(options.input), '-map', `0:${video.index}`);
   args.push(
-    '-vf', `select='${selectExpression(index, wanted)}',showinfo,scale=${video.width}:${video.height}`,
+    '-vf', `select='${selectExpression(index, wanted)}',${showinfo},${geometry.filter}`,
     ...mode.output,
     '-frames:v', String(wanted.length),
-    '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
+    '-f', 'rawvideo', '-pix_fmt', geometry.pixFmt, 'pipe:1',
   );
 
   let timeBase = 0;
@@ -304,13 +379,16 @@ export async function* decodePass(options: PassOptions): AsyncGenerator<DecodedF
     }
   });
   const stdout = run.child.stdout as Readable;
-  const cutter = new FrameCutter(video.width * video.height * 3);
+  const cutter = new FrameCutter(geometry.width * geometry.height * geometry.channels);
   // Up to two decoded frames wait while the consumer encodes; beyond that ffmpeg blocks on the pipe.
   const MAX_QUEUED = 2;
   stdout.on('data', (chunk: Buffer) => {
-    cutter.push(chunk, (frame) => frames.push(frame));
+    // Wake the consumer per whole frame, not per 64 KB chunk.
+    cutter.push(chunk, (frame) => {
+      frames.push(frame);
+      notify();
+    });
     if (frames.length >= MAX_QUEUED) stdout.pause();
-    notify();
   });
   let closed = false;
   let failure: unknown;
@@ -339,8 +417,10 @@ export async function* decodePass(options: PassOptions): AsyncGenerator<DecodedF
         while (at < wanted.length && index.pts[wanted[at]!]! + tolerance(index, wanted[at]!) < pts) at++;
         if (at < wanted.length && Math.abs(index.pts[wanted[at]!]! - pts) <= tolerance(index, wanted[at]!)) {
           position = at + 1;
-          yield { frame: { data, width: video.width, height: video.height, channels: 3 }, pts, position: at };
+          yield { frame: { data, width: geometry.width, height: geometry.height, channels: geometry.channels }, pts, position: at };
         }
+        // The consumer asked for the next frame: it is done with this one.
+        cutter.release(data);
         continue;
       }
       if (closed) {
@@ -349,7 +429,7 @@ export async function* decodePass(options: PassOptions): AsyncGenerator<DecodedF
       }
       // A frame whose showinfo line never comes would stall the pipe for good: give up on the pass.
       const stalled = frames.length > 0;
-      const timer = stalled ? setTimeout(() => run.kill(errors.internal(new Error('ffmpeg showinfo output missing'))), STALL_MS) : undefined;
+      const timer = stalled ? setTimeout(() => run.kill(errors.notMedia('Could not decode the video: ffmpeg did not report which frames it decoded.')), STALL_MS) : undefined;
       await new Promise<void>((resolve) => (wake = resolve));
       clearTimeout(timer);
     }
@@ -358,18 +438,14 @@ export async function* decodePass(options: PassOptions): AsyncGenerator<DecodedF
   }
 }
 
-export interface SeekTarget {
-  /** Frame index into `index`. */
-  frame: number;
-}
-
 export interface SeeksOptions extends StreamOptions {
   input: MediaInput;
   info: MediaInfo;
   video: VideoStream;
   index: FrameIndex;
-  /** Frame indices (into `index`), ascending; at most MAX_SEEK_INPUTS per call. */
+  /** Frame indices (into `index`), ascending; at most seekBatchSize() per call. */
   wanted: readonly number[];
+  output?: FrameOutput;
 }
 
 /** Inputs opened by one seeking ffmpeg: each holds a demuxer and a decoder. */
@@ -385,6 +461,7 @@ export function seekBatchSize(video: VideoStream): number {
 export async function* decodeSeeks(options: SeeksOptions): AsyncGenerator<DecodedFrame & { position: number }> {
   const { index, wanted, video, info } = options;
   if (!wanted.length) return;
+  const geometry = outputGeometry(video, options.output);
   const mode = passthrough(options.runner);
   const args = ['-hide_banner', '-nostats', '-v', 'error', ...mode.global, '-copyts'];
   for (const i of wanted) {
@@ -400,13 +477,13 @@ export async function* decodeSeeks(options: SeeksOptions): AsyncGenerator<Decode
     const e = tolerance(index, i);
     args.push(
       '-map', `${n}:${video.index}`,
-      '-vf', `select='${selectExpression(index, [i])}',scale=${video.width}:${video.height}`,
+      '-vf', `select='${selectExpression(index, [i])}',${geometry.filter}`,
       ...mode.output,
-      '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', 'rgb24', `pipe:${3 + n}`,
+      '-frames:v', '1', '-f', 'rawvideo', '-pix_fmt', geometry.pixFmt, `pipe:${3 + n}`,
     );
   });
   const run = spawnFfmpeg(options, args, wanted.length);
-  const size = video.width * video.height * 3;
+  const size = geometry.width * geometry.height * geometry.channels;
   const buffers = wanted.map(() => ({ data: Buffer.allocUnsafe(size), filled: 0, ended: false }));
   let wake: (() => void) | undefined;
   const notify = () => {
@@ -444,7 +521,7 @@ export async function* decodeSeeks(options: SeeksOptions): AsyncGenerator<Decode
     for (let n = 0; n < wanted.length; ) {
       const b = buffers[n]!;
       if (b.filled === size) {
-        yield { frame: { data: b.data, width: video.width, height: video.height, channels: 3 }, pts: index.pts[wanted[n]!]!, position: n };
+        yield { frame: { data: b.data, width: geometry.width, height: geometry.height, channels: geometry.channels }, pts: index.pts[wanted[n]!]!, position: n };
         buffers[n] = { data: Buffer.alloc(0), filled: 0, ended: true };
         n++;
         continue;

@@ -6,6 +6,8 @@ import { AbortedError, ProcessFailedError, runProcess, type RunResult } from './
 export interface FfmpegRunnerOptions {
   binaries: Binaries;
   timeoutMs: number;
+  /** Decoder threads for one capture. */
+  decodeThreads: number;
   /** Bound on one run's stdout (decoded frames, probe JSON). */
   maxOutputBytes: number;
   onRun?: (tool: 'ffmpeg' | 'ffprobe', durationMs: number, ok: boolean) => void;
@@ -14,6 +16,7 @@ export interface FfmpegRunnerOptions {
 
 export interface FfmpegRunner {
   readonly binaries: Binaries;
+  readonly decodeThreads: number;
   ffmpeg(args: readonly string[], signal?: AbortSignal): Promise<RunResult>;
   ffprobe(args: readonly string[], signal?: AbortSignal): Promise<RunResult>;
   /** Maps a failed run to what the client should see: bad media → 400, our deadline → 504. */
@@ -39,6 +42,7 @@ export function createFfmpegRunner(options: FfmpegRunnerOptions): FfmpegRunner {
   };
   return {
     binaries: options.binaries,
+    decodeThreads: options.decodeThreads,
     ffmpeg: (args, signal) => run('ffmpeg', ['-nostdin', ...args], signal),
     ffprobe: (args, signal) => run('ffprobe', args, signal),
     classify(err, what) {

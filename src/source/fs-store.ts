@@ -2,22 +2,62 @@
 // realpath and must stay inside the root, so neither a crafted key nor a symlink can leave it.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, realpath, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { errors } from '../errors.js';
 import type { MediaInput } from '../media/input.js';
-import { contentTypeFor, validateBucket, validateKey, type ByteRange, type ObjectStat, type ObjectStore } from './store.js';
+import { contentTypeFor, validateBucket, validateKey, type ByteRange, type ObjectStat, type ObjectStore, type ReadOptions } from './store.js';
 
 function isNotFound(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException).code;
   return code === 'ENOENT' || code === 'ENOTDIR';
 }
 
+// Uploads are written here first, then renamed into place: same file system (rename is atomic), and
+// outside every bucket ('.' can't start a bucket name), so a crash mid-write leaves no stray object.
+const TEMP_DIR = join('.stillframe', 'tmp');
+
+/** Removes the temp directories of processes that no longer run (killed mid-write). */
+async function sweepTemp(tempRoot: string): Promise<void> {
+  for (const entry of await readdir(tempRoot).catch(() => [] as string[])) {
+    const pid = Number(entry.split('-')[0]);
+    let alive = false;
+    try {
+      process.kill(pid, 0);
+      alive = true;
+    } catch (err) {
+      alive = (err as NodeJS.ErrnoException).code === 'EPERM';
+    }
+    if (!alive) await rm(join(tempRoot, entry), { recursive: true, force: true });
+  }
+}
+
+/** rename(), or when the bucket is another file system (a mount), a copy beside the target renamed over it. */
+async function renameAcross(temp: string, target: string): Promise<void> {
+  try {
+    await rename(temp, target);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
+    const near = join(dirname(target), `.${randomBytes(8).toString('hex')}.partial`);
+    try {
+      await copyFile(temp, near);
+      await rename(near, target);
+    } finally {
+      await rm(near, { force: true });
+    }
+  }
+}
+
 export async function createFsStore(root: string): Promise<ObjectStore> {
   await mkdir(root, { recursive: true });
   const realRoot = await realpath(root);
+  const tempRoot = join(realRoot, TEMP_DIR);
+  await mkdir(tempRoot, { recursive: true });
+  await sweepTemp(tempRoot);
+  const tempDir = join(tempRoot, `${process.pid}-${randomBytes(4).toString('hex')}`);
+  await mkdir(tempDir, { recursive: true });
 
   const inside = (path: string) => path.startsWith(realRoot + sep);
 
@@ -58,11 +98,13 @@ export async function createFsStore(root: string): Promise<ObjectStore> {
 
   return {
     description: `file://${realRoot}`,
+    directMedia: true,
     async stat(bucket, key) {
       return (await objectPath(bucket, key)).stat;
     },
-    async read(bucket, key, range?: ByteRange) {
-      const { path } = await objectPath(bucket, key);
+    async read(bucket, key, range?: ByteRange, options?: ReadOptions) {
+      const { path, stat: current } = await objectPath(bucket, key);
+      if (options?.ifMatch !== undefined && options.ifMatch !== current.etag) throw errors.objectChanged(key);
       return createReadStream(path, range ? { start: range.start, end: range.end } : {});
     },
     async write(bucket, key, body, contentType) {
@@ -75,13 +117,13 @@ export async function createFsStore(root: string): Promise<ObjectStore> {
       if (!((await realpath(dirname(target))) + sep).startsWith(dir + sep)) {
         throw errors.invalidObjectName('The object key leaves its bucket.');
       }
-      // Write beside the target and rename over it: readers never see a partial file, and a crash
-      // leaves only a dot-file that is not the object.
-      const temp = join(dirname(target), `.${randomBytes(6).toString('hex')}.partial`);
+      // Write to the temp directory and rename over the target: readers never see a partial file, and a
+      // crash leaves the temp file where the next start sweeps it away.
+      const temp = join(tempDir, `${randomBytes(8).toString('hex')}.partial`);
       try {
         const source = Buffer.isBuffer(body) ? Readable.from([body]) : body;
         await pipeline(source, createWriteStream(temp, { flags: 'wx' }));
-        await rename(temp, target);
+        await renameAcross(temp, target);
       } catch (err) {
         await rm(temp, { force: true });
         throw err;

@@ -1,5 +1,5 @@
-// The one storage interface. Adapters (local directory now; S3 and HTTP origins later) implement it and
-// every adapter must pass test/source/conformance.ts.
+// The one storage interface. Adapters (local directory, S3-compatible, read-only HTTP origin) implement it
+// and every adapter passes test/source/conformance.ts.
 import type { Readable } from 'node:stream';
 import { errors } from '../errors.js';
 import type { MediaInput } from '../media/input.js';
@@ -18,15 +18,31 @@ export interface ByteRange {
   end: number;
 }
 
+export interface ReadOptions {
+  /**
+   * Only this version (an ETag from stat): a changed object fails with PreconditionFailed (412) instead
+   * of mixing bytes of two versions, e.g. in the block cache.
+   */
+  ifMatch?: string;
+  signal?: AbortSignal;
+}
+
 export interface ObjectStore {
   /** Human-readable description for logs and health, without secrets. */
   readonly description: string;
+  /** true for stores whose write() always refuses (a read-only HTTP origin). */
+  readonly readOnly?: boolean;
+  /**
+   * true when mediaInput() hands ffmpeg the object directly (a local file). Otherwise ffmpeg reads through
+   * the loopback media endpoint (src/media/media-endpoint.ts), which also serves every HLS playlist.
+   */
+  readonly directMedia?: boolean;
   stat(bucket: string, key: string): Promise<ObjectStat>;
-  read(bucket: string, key: string, range?: ByteRange): Promise<Readable>;
+  read(bucket: string, key: string, range?: ByteRange, options?: ReadOptions): Promise<Readable>;
   /** Atomic: readers see the old object or the whole new one, never a part. */
   write(bucket: string, key: string, body: Buffer | Readable, contentType?: string): Promise<ObjectStat>;
-  /** How ffmpeg reads the object. */
-  mediaInput(bucket: string, key: string): Promise<MediaInput>;
+  /** How ffmpeg reads the object; `stat` (when the caller has it) pins the version read. */
+  mediaInput(bucket: string, key: string, stat?: ObjectStat): Promise<MediaInput>;
 }
 
 // Bucket names as OSS allows them (3–63 of a-z, 0-9, '-'), which also keeps them safe as directory

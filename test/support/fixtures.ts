@@ -705,3 +705,111 @@ export async function probeRotation(file: string): Promise<number> {
   if (tag !== undefined) return ((Number(tag) % 360) + 360) % 360;
   return 0;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Storage issue: the remaining IMM source formats (WMV, RM, VOB, HLS) and a long 1080p tail-moov MP4
+
+export type LegacyFormat = 'wmv' | 'rm' | 'vob';
+
+const LEGACY: Record<LegacyFormat, { muxer: string; codec: string[] }> = {
+  // Windows Media Video 8 in ASF, RealVideo 1.0 in RealMedia, MPEG-2 video in a DVD program stream.
+  wmv: { muxer: 'asf', codec: ['-c:v', 'wmv2', '-q:v', '2'] },
+  rm: { muxer: 'rm', codec: ['-c:v', 'rv10', '-q:v', '2'] },
+  vob: { muxer: 'vob', codec: ['-c:v', 'mpeg2video', '-q:v', '2', '-bf', '0'] },
+};
+
+/**
+ * A frame-code video (320x240, 25 fps, 4 s = 100 frames, a keyframe every 25) in an older container:
+ * `.wmv` (wmv2/asf), `.rm` (rv10/rm) or `.vob` (mpeg2video/vob). Both ffmpeg 4.1 and 5.1 mux these.
+ */
+export async function legacyFixture(format: LegacyFormat): Promise<string> {
+  const { muxer, codec } = LEGACY[format];
+  return cached(`legacy-${format}-25fps-4s-g25-320x240-${RECIPE}.${format}`, async (tmp) => {
+    await runFfmpeg([
+      '-f', 'lavfi', '-i', 'color=c=gray:s=16x2:r=25',
+      '-vf', `format=yuv444p,${CODE_GEQ},scale=320:240:flags=neighbor,setsar=1,format=yuv420p`,
+      '-frames:v', '100', ...codec, ...mpegvideoGop(25), '-an', '-f', muxer, tmp,
+    ]);
+  });
+}
+
+export interface HlsFixture {
+  /** Directory holding the playlist and its segments. */
+  dir: string;
+  /** File name of the media playlist in `dir`. */
+  playlist: string;
+  /** File names of the segments, in order. */
+  segments: string[];
+  fps: number;
+  frames: number;
+}
+
+/**
+ * An HLS VOD: a media playlist `index.m3u8` with 1 s MPEG-TS segments (`seg000.ts` …) beside it, cut from
+ * a 6 s frame-code h264 video (320x240, 25 fps, a keyframe every 25 frames = one per segment).
+ */
+export async function hlsFixture(): Promise<HlsFixture> {
+  const name = `hls-h264-25fps-6s-g25-320x240-${RECIPE}`;
+  const dir = join(FIXTURE_DIR, name);
+  let p = inflight.get(dir);
+  if (!p) {
+    p = (async () => {
+      if (await exists(join(dir, 'index.m3u8'))) return dir;
+      await mkdir(FIXTURE_DIR, { recursive: true });
+      const tmp = join(FIXTURE_DIR, `${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+      await mkdir(tmp);
+      try {
+        await runFfmpeg([
+          '-f', 'lavfi', '-i', 'color=c=gray:s=16x2:r=25',
+          '-vf', `format=yuv444p,${CODE_GEQ},scale=320:240:flags=neighbor,setsar=1,format=yuv420p`,
+          '-frames:v', '150',
+          ...videoCodecArgs(resolveSpec({ container: 'ts', codec: 'h264' })),
+          '-an', '-f', 'hls', '-hls_time', '1', '-hls_list_size', '0', '-hls_playlist_type', 'vod',
+          '-hls_segment_filename', join(tmp, 'seg%03d.ts'), join(tmp, 'index.m3u8'),
+        ]);
+        // A directory renames atomically into place; a concurrent generator that lost the race cleans up.
+        await rename(tmp, dir).catch(async (err: NodeJS.ErrnoException) => {
+          if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+        });
+      } finally {
+        await rm(tmp, { recursive: true, force: true });
+      }
+      return dir;
+    })();
+    inflight.set(dir, p);
+    p.catch(() => inflight.delete(dir));
+  }
+  await p;
+  const text = await readFile(join(dir, 'index.m3u8'), 'utf8');
+  const segments = text.split('\n').filter((line) => line && !line.startsWith('#'));
+  return { dir, playlist: 'index.m3u8', segments, fps: 25, frames: 150 };
+}
+
+export interface LongFixture {
+  path: string;
+  seconds: number;
+  fps: number;
+  gop: number;
+  width: number;
+  height: number;
+}
+
+/**
+ * 300 s of 1080p25 h264 in MP4 with the `moov` index at the END of the file (no faststart), a keyframe
+ * every 2 s, ~5 Mbit/s constant bit rate (x264 CBR filler, so the size is that of real footage: ~188 MB)
+ * and the frame code in every frame. Generated fast (flat picture, ultrafast preset): ~30 s once.
+ */
+export async function longTailMoovFixture(): Promise<LongFixture> {
+  const spec = { seconds: 300, fps: 25, gop: 50, width: 1920, height: 1080 };
+  const path = await cached(`long-h264-1080p25-300s-g50-cbr5m-tailmoov-${RECIPE}.mp4`, async (tmp) => {
+    await runFfmpeg([
+      '-f', 'lavfi', '-i', `color=c=gray:s=16x2:r=${spec.fps}`,
+      '-vf', `format=yuv444p,${CODE_GEQ},scale=${spec.width}:${spec.height}:flags=neighbor,setsar=1,format=yuv420p`,
+      '-frames:v', String(spec.seconds * spec.fps),
+      '-c:v', 'libx264', '-preset', 'ultrafast', '-b:v', '5M', '-minrate', '5M', '-maxrate', '5M', '-bufsize', '2M',
+      '-x264-params', `keyint=${spec.gop}:min-keyint=${spec.gop}:scenecut=0:nal-hrd=cbr`,
+      '-an', '-f', 'mp4', tmp,
+    ]);
+  });
+  return { path, ...spec };
+}

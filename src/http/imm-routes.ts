@@ -1,0 +1,148 @@
+// The IMM RPC endpoint: `POST /` (and `GET /`) with `Action=<Operation>`. Parameters come from the query
+// string and an urlencoded form (object parameters as JSON strings), or from a JSON body (the
+// `curl -d @req.json` convenience). Answers are JSON; errors are IMM's JSON error body.
+import type { Context } from 'hono';
+import { AppError, errors, toAppError } from '../errors.js';
+import { projectName, parseCreateProject, parseGetTask, parseListProjects, parseListTasks, type Params } from '../process/imm-request.js';
+import type { TaskRecord } from '../tasks/journal.js';
+import type { TaskService } from '../tasks/service.js';
+import type { AppEnv } from './context.js';
+import { createRpcVerifier } from './imm-auth.js';
+
+export const IMM_VERSION = '2020-09-30';
+const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface ImmRoutesDeps {
+  tasks: TaskService;
+  /** AccessKeyId → secret; empty = unsigned requests are accepted. */
+  accessKeys: Record<string, string>;
+}
+
+export function immErrorBody(err: AppError, requestId: string, hostId: string) {
+  return { RequestId: requestId, HostId: hostId, Code: err.code, Message: err.message, Recommend: '' };
+}
+
+/** Is this request for the RPC API? POST / always; GET / when it names an Action. */
+export function isImmRequest(method: string, url: URL): boolean {
+  if (url.pathname !== '/') return false;
+  return method === 'POST' || (method === 'GET' && url.searchParams.has('Action'));
+}
+
+interface ReadParams {
+  params: Params;
+  /** Every parameter as the string that was signed (query + form). */
+  signed: Record<string, string> | undefined;
+}
+
+async function readParams(c: Context<AppEnv>): Promise<ReadParams> {
+  const url = new URL(c.req.url);
+  const query: Record<string, string> = Object.fromEntries(url.searchParams);
+  if (c.req.method !== 'POST') return { params: query, signed: query };
+  const declared = Number(c.req.header('content-length') ?? 0);
+  if (declared > MAX_BODY_BYTES) throw errors.payloadTooLarge(MAX_BODY_BYTES);
+  const body = Buffer.from(await c.req.arrayBuffer());
+  if (body.length > MAX_BODY_BYTES) throw errors.payloadTooLarge(MAX_BODY_BYTES);
+  const type = (c.req.header('content-type') ?? '').toLowerCase();
+  const text = body.toString('utf8');
+  if (type.includes('application/json')) {
+    let parsed: unknown;
+    try {
+      parsed = text.trim() ? JSON.parse(text) : {};
+    } catch (err) {
+      throw errors.invalidArgument(`The request body is not valid JSON: ${(err as Error).message}.`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw errors.invalidArgument('The JSON request body must be an object.');
+    return { params: { ...query, ...(parsed as Params) }, signed: undefined };
+  }
+  if (text && !type.includes('application/x-www-form-urlencoded') && type !== '') {
+    throw errors.invalidArgument(`Unsupported Content-Type "${type}": send application/x-www-form-urlencoded (RPC) or application/json.`);
+  }
+  const form = Object.fromEntries(new URLSearchParams(text));
+  const merged = { ...query, ...form };
+  return { params: merged, signed: merged };
+}
+
+/** TaskInfo as GetTask and ListTasks show it. */
+export function taskInfo(task: TaskRecord, withDefinition: boolean) {
+  return {
+    ProjectName: task.ProjectName,
+    TaskId: task.TaskId,
+    TaskType: task.TaskType,
+    EventId: task.EventId,
+    Status: task.Status,
+    Code: task.Code,
+    Message: task.Message,
+    CreateTime: task.CreateTime,
+    StartTime: task.StartTime ?? task.CreateTime,
+    EndTime: task.EndTime ?? '',
+    Progress: task.Progress,
+    UserData: task.UserData ?? '',
+    Tags: task.Tags,
+    ...(withDefinition && { TaskRequestDefinition: JSON.stringify(task.Definition) }),
+    // stillframe's addition: what the task wrote.
+    Outputs: task.Outputs,
+  };
+}
+
+/** The handler for requests isImmRequest() accepts; it runs in the app's context (request id, log). */
+export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => Promise<Response> {
+  const verifier = Object.keys(deps.accessKeys).length ? createRpcVerifier(deps.accessKeys) : undefined;
+  const { tasks } = deps;
+
+  const actions: Record<string, (params: Params) => Promise<Record<string, unknown>> | Record<string, unknown>> = {
+    async CreateProject(params) {
+      return { Project: await tasks.createProject(parseCreateProject(params)) };
+    },
+    GetProject: (params) => ({ Project: tasks.getProject(projectName(params)) }),
+    ListProjects(params) {
+      const { projects, nextToken } = tasks.listProjects(parseListProjects(params));
+      return { NextToken: nextToken, Projects: projects };
+    },
+    async DeleteProject(params) {
+      await tasks.deleteProject(projectName(params));
+      return {};
+    },
+    async CreateMediaConvertTask(params) {
+      const task = await tasks.submit(params);
+      return { TaskId: task.TaskId, EventId: task.EventId };
+    },
+    GetTask(params) {
+      const request = parseGetTask(params);
+      return taskInfo(tasks.getTask(request.projectName, request.taskId), request.requestDefinition);
+    },
+    ListTasks(params) {
+      const request = parseListTasks(params);
+      const { tasks: found, nextToken } = tasks.listTasks(request);
+      return { ProjectName: request.projectName, NextToken: nextToken, Tasks: found.map((t) => taskInfo(t, request.requestDefinition)) };
+    },
+  };
+
+  return async (c) => {
+    const requestId = c.get('requestId');
+    try {
+      const { params, signed } = await readParams(c);
+      if (verifier) {
+        if (!signed) throw errors.forbidden('InvalidParameter.Signature', 'JSON bodies cannot carry an RPC signature: send the parameters as a signed form (as @alicloud/pop-core or `stillframe task` do).');
+        verifier.verify(c.req.method, signed);
+      }
+      const action = (typeof params.Action === 'string' && params.Action) || c.req.header('x-acs-action');
+      if (!action) throw errors.missingParam('Action');
+      const version = params.Version;
+      if (version !== undefined && version !== IMM_VERSION) {
+        throw new AppError(400, 'InvalidVersion', `Expected Version ${IMM_VERSION} but received ${JSON.stringify(version)}.`);
+      }
+      const handler = Object.hasOwn(actions, action) ? actions[action] : undefined;
+      if (!handler) {
+        throw new AppError(400, 'InvalidAction.NotFound', `The Action "${action}" is not supported: expected one of ${Object.keys(actions).join(', ')}.`);
+      }
+      const result = await handler(params);
+      return c.json({ RequestId: requestId, ...result });
+    } catch (err) {
+      const appError = toAppError(err);
+      if (appError.status >= 500 && appError.status !== 503) c.get('log').error('IMM request failed', { requestId, err: appError.cause ?? err });
+      const headers: Record<string, string> = {};
+      if (appError.retryAfter !== undefined) headers['Retry-After'] = String(appError.retryAfter);
+      return c.json(immErrorBody(appError, requestId, c.req.header('host') ?? ''), appError.status as 400, headers);
+    }
+  };
+}

@@ -1,0 +1,77 @@
+// Which frames a snapshot spec asks for, as pure arithmetic over the source's frame list: sample times
+// for interval/average/dhash, the key frames for keyframe mode, clipped to the source's range.
+import { errors } from '../errors.js';
+import { frameAtOrBefore, type FrameIndex } from '../media/multi-frame.js';
+import type { SnapshotSpec, TaskSource } from '../process/imm-request.js';
+
+/** A time range in media seconds (0 = the video stream's first frame), end exclusive. */
+export interface Clip {
+  start: number;
+  end: number;
+}
+
+// Sample times are compared with this slack so that 3 × 0.1 s is not "after" 0.3 s.
+const SLACK = 1e-6;
+
+/** The source's clip: [StartTime, StartTime + Duration) within [0, videoEnd). */
+export function clipOf(source: TaskSource, videoEnd: number): Clip {
+  const end = source.duration > 0 ? Math.min(videoEnd, source.startTime + source.duration) : videoEnd;
+  if (source.startTime >= videoEnd - SLACK) {
+    throw errors.invalidArgument(`${source.field}.StartTime ${source.startTime} s is at or past the end of the video (${videoEnd.toFixed(3)} s).`);
+  }
+  return { start: source.startTime, end };
+}
+
+/** Capture times (media seconds) of an interval, average or dhash spec. */
+export function sampleTimes(spec: SnapshotSpec, clip: Clip): number[] {
+  const start = clip.start + spec.startTime;
+  if (start >= clip.end - SLACK) {
+    throw errors.invalidArgument(
+      `${spec.field}.StartTime ${spec.startTime} s is at or past the end of the ${clip.start > 0 ? 'clipped ' : ''}video (${(clip.end - clip.start).toFixed(3)} s).`,
+    );
+  }
+  if (spec.mode === 'average') {
+    const step = (clip.end - start) / spec.number;
+    return Array.from({ length: spec.number }, (_, k) => start + k * step);
+  }
+  const times: number[] = [];
+  // dhash samples the whole range: its Number is how many of the samples to keep.
+  const limit = spec.number > 0 && spec.mode !== 'dhash' ? spec.number : Infinity;
+  // Multiply rather than accumulate: no drift over thousands of steps.
+  for (let k = 0; k < limit; k++) {
+    const t = start + k * spec.interval;
+    if (t >= clip.end - SLACK) break;
+    times.push(t);
+  }
+  return times;
+}
+
+/** Frame indices of the key frames in the clip from the spec's StartTime, at most Number (0 = all). */
+export function keyframesIn(index: FrameIndex, streamStart: number, spec: SnapshotSpec, clip: Clip): number[] {
+  const from = streamStart + clip.start + spec.startTime - SLACK;
+  const to = streamStart + clip.end - SLACK;
+  const found: number[] = [];
+  for (let i = 0; i < index.pts.length; i++) {
+    const pts = index.pts[i]!;
+    if (pts >= to) break;
+    if (index.key[i] && pts >= from) {
+      found.push(i);
+      if (spec.number > 0 && found.length >= spec.number) break;
+    }
+  }
+  return found;
+}
+
+/** The frame shown at each sample time (media seconds): frame indices, one per time. */
+export function framesAtTimes(index: FrameIndex, streamStart: number, times: readonly number[]): number[] {
+  return times.map((t) => frameAtOrBefore(index, streamStart + t));
+}
+
+/** End of the video in media seconds: the last frame's pts plus one frame. */
+export function videoEndOf(index: FrameIndex, streamStart: number, frameDuration: number): number {
+  const n = index.pts.length;
+  if (!n) return 0;
+  const last = index.pts[n - 1]!;
+  const gap = frameDuration || (n > 1 ? last - index.pts[n - 2]! : 0.04);
+  return last - streamStart + gap;
+}

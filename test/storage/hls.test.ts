@@ -1,0 +1,177 @@
+// HLS: a playlist plays from segments beside it in the same bucket, read through the storage adapter —
+// and nothing else. Every URI of every playlist ffmpeg parses is checked before ffmpeg sees it: absolute
+// URLs, other protocols, absolute paths, `..` out of the bucket, query strings, encrypted playlists and
+// playlists in disguise are refused with a 400 naming the problem, and the host they name is never asked.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AppError } from '../../src/errors.js';
+import { resolveUri, rewritePlaylist } from '../../src/media/hls-playlist.js';
+import { frameAt, hlsFixture, keyframeAtOrBefore, readFrameIndex, type HlsFixture } from '../support/fixtures.js';
+import { putFile, startApp, type AppServer } from '../source/harness.js';
+import { startOrigin, type Origin } from '../source/origin-server.js';
+
+const refusal = (fn: () => unknown): AppError => {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof AppError) return err;
+    throw err;
+  }
+  throw new Error('expected a refusal');
+};
+
+describe('playlist validation (pure)', () => {
+  const toPath = (key: string) => `/T/S/${key}`;
+
+  it('rewrites relative URIs to the endpoint path of the key they resolve to', () => {
+    const out = rewritePlaylist('show/index.m3u8', '#EXTM3U\n#EXTINF:1,\nseg0.ts\n#EXTINF:1,\nparts/seg%201.ts\n#EXTINF:1,\n../shared/seg2.ts\n#EXT-X-ENDLIST\n', toPath);
+    expect(out.body).toBe('#EXTM3U\n#EXTINF:1,\n/T/S/show/seg0.ts\n#EXTINF:1,\n/T/S/show/parts/seg 1.ts\n#EXTINF:1,\n/T/S/shared/seg2.ts\n#EXT-X-ENDLIST\n\n');
+    expect(out.refs.map((r) => r.key)).toEqual(['show/seg0.ts', 'show/parts/seg 1.ts', 'shared/seg2.ts']);
+  });
+
+  it('rewrites URI attributes (EXT-X-MAP, EXT-X-MEDIA) and marks variant playlists', () => {
+    const out = rewritePlaylist(
+      'm.m3u8',
+      '#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",NAME="en",URI="audio/en.m3u8"\n#EXT-X-STREAM-INF:BANDWIDTH=1000\nlow/index.m3u8\n#EXT-X-MAP:URI="init.mp4"\n',
+      toPath,
+    );
+    expect(out.body).toContain('URI="/T/S/audio/en.m3u8"');
+    expect(out.body).toContain('\n/T/S/low/index.m3u8\n');
+    expect(out.body).toContain('#EXT-X-MAP:URI="/T/S/init.mp4"');
+    expect(out.refs).toEqual([
+      { key: 'audio/en.m3u8', playlist: true },
+      { key: 'low/index.m3u8', playlist: true },
+      { key: 'init.mp4', playlist: false },
+    ]);
+  });
+
+  it.each([
+    ['http://evil.example/a.ts', 'absolute URLs'],
+    ['HTTPS://evil.example/a.ts', 'absolute URLs'],
+    ['file:///etc/passwd', 'absolute URLs'],
+    ['data:video/mp2t;base64,AAAA', 'absolute URLs'],
+    ['crypto+http://evil/a.ts', 'absolute URLs'],
+    ['concat:a.ts|b.ts', 'absolute URLs'],
+    ['//evil.example/a.ts', 'absolute paths'],
+    ['/etc/passwd', 'absolute paths'],
+    ['../../x.ts', 'leaves the bucket'],
+    ['%2e%2e/%2e%2e/x.ts', 'leaves the bucket'],
+    ['seg.ts?token=1', 'query strings'],
+    ['seg.ts#t=1', 'query strings'],
+    ['..\\x.ts', 'backslashes'],
+    ['file%3A%2F%2F%2Fetc%2Fpasswd', 'not a plain relative path'],
+  ])('refuses %s (%s)', (uri, why) => {
+    const err = refusal(() => resolveUri('show/index.m3u8', uri));
+    expect(err.status).toBe(400);
+    expect(err.message).toContain(`"show/index.m3u8" refers to "${uri}"`);
+    expect(err.message).toContain(why);
+  });
+
+  it('refuses encrypted playlists, unquoted URI attributes and non-playlists', () => {
+    expect(refusal(() => rewritePlaylist('a.m3u8', '#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI="key.bin"\nseg.ts\n', toPath)).message).toContain('encrypted');
+    expect(rewritePlaylist('a.m3u8', '#EXTM3U\n#EXT-X-KEY:METHOD=NONE\nseg.ts\n', toPath).refs).toHaveLength(1);
+    expect(refusal(() => rewritePlaylist('a.m3u8', '#EXTM3U\n#EXT-X-MAP:URI=http://evil/x.mp4\n', toPath)).message).toContain('quoted');
+    expect(refusal(() => rewritePlaylist('a.m3u8', 'seg.ts\n', toPath)).message).toContain('not an HLS playlist');
+  });
+});
+
+describe('HLS through the server', () => {
+  let root: string;
+  let hls: HlsFixture;
+  let evil: Origin;
+  let local: AppServer;
+  let origin: Origin;
+  let remote: AppServer;
+
+  const snap = async (app: AppServer, key: string, process = 'video/snapshot,t_2500,f_png') => {
+    const res = await fetch(`${app.url}/media/${key}?x-oss-process=${process}`);
+    const body = Buffer.from(await res.arrayBuffer());
+    return { status: res.status, body, text: body.toString() };
+  };
+
+  beforeAll(async () => {
+    hls = await hlsFixture();
+    root = await mkdtemp(join(tmpdir(), 'stillframe-hls-'));
+    const playlist = await readFile(join(hls.dir, hls.playlist), 'utf8');
+    for (const segment of hls.segments) await putFile(root, 'media', `show/${segment}`, await readFile(join(hls.dir, segment)));
+    await putFile(root, 'media', 'show/index.m3u8', playlist);
+    // Relative paths that climb, but stay inside the bucket.
+    await putFile(root, 'media', 'show/lists/up.m3u8', playlist.replace(/^seg/gm, '../seg'));
+    await putFile(root, 'media', 'master.m3u8', '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000,RESOLUTION=320x240\nshow/index.m3u8\n');
+    evil = await startOrigin({ root, prefix: '/evil' });
+    const evilSegment = `${evil.base}/media/show/seg000.ts`;
+    await putFile(root, 'media', 'bad/absolute.m3u8', `#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n${evilSegment}\n#EXT-X-ENDLIST\n`);
+    await putFile(root, 'media', 'bad/file.m3u8', '#EXTM3U\n#EXTINF:1,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n');
+    await putFile(root, 'media', 'bad/escape.m3u8', '#EXTM3U\n#EXTINF:1,\n../../../../etc/passwd\n#EXT-X-ENDLIST\n');
+    await putFile(root, 'media', 'bad/evil-variant.m3u8', `#EXTM3U\n#EXTINF:1,\n${evilSegment}\n#EXT-X-ENDLIST\n`);
+    await putFile(root, 'media', 'bad/master.m3u8', '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nevil-variant.m3u8\n');
+    // A "segment" that is really a playlist pointing elsewhere.
+    await putFile(root, 'media', 'bad/disguised.ts', `#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n${evilSegment}\n#EXT-X-ENDLIST\n`);
+    await putFile(root, 'media', 'bad/disguise.m3u8', '#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\ndisguised.ts\n#EXT-X-ENDLIST\n');
+    await putFile(root, 'media', 'bad/playlist.mp4', playlist);
+    local = await startApp({ STILLFRAME_STORAGE: `file://${root}` });
+    origin = await startOrigin({ root, prefix: '/origin' });
+    remote = await startApp({ STILLFRAME_STORAGE: origin.base });
+  });
+  afterAll(async () => {
+    await local?.close();
+    await remote?.close();
+    await evil?.close();
+    await origin?.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  for (const where of ['local directory', 'HTTP origin'] as const) {
+    describe(where, () => {
+      const app = () => (where === 'local directory' ? local : remote);
+
+      it.each([0, 1020, 2500, 4980, 5980])('plays the playlist: exact frame at t=%i ms', async (t) => {
+        const res = await snap(app(), 'show/index.m3u8', `video/snapshot,t_${t},f_png`);
+        expect(res.status, res.text.slice(0, 300)).toBe(200);
+        expect(await readFrameIndex(res.body)).toBe(frameAt(t));
+      });
+
+      it('m_fast gives the keyframe at or before t', async () => {
+        const res = await snap(app(), 'show/index.m3u8', 'video/snapshot,t_3500,f_png,m_fast');
+        expect(await readFrameIndex(res.body)).toBe(keyframeAtOrBefore(frameAt(3500)));
+      });
+
+      it('plays a master playlist and a playlist whose URIs climb inside the bucket', async () => {
+        for (const key of ['master.m3u8', 'show/lists/up.m3u8']) {
+          const res = await snap(app(), key);
+          expect(res.status, res.text.slice(0, 300)).toBe(200);
+          expect(await readFrameIndex(res.body)).toBe(frameAt(2500));
+        }
+      });
+
+      it.each([
+        ['bad/absolute.m3u8', 'absolute URLs are refused'],
+        ['bad/file.m3u8', 'absolute URLs are refused'],
+        ['bad/escape.m3u8', 'leaves the bucket'],
+        ['bad/master.m3u8', 'absolute URLs are refused'],
+        ['bad/disguise.m3u8', 'absolute URLs are refused'],
+      ])('refuses %s with a 400 naming the problem, and never contacts the host it names', async (key, why) => {
+        evil.reset();
+        const res = await snap(app(), key);
+        expect(res.status).toBe(400);
+        expect(res.text).toContain('<Code>InvalidArgument</Code>');
+        expect(res.text).toContain(why);
+        expect(evil.requests).toHaveLength(0);
+      });
+
+      it('a playlist named .mp4 is not parsed as one', async () => {
+        const res = await snap(app(), 'bad/playlist.mp4');
+        expect(res.status).toBe(400);
+      });
+    });
+  }
+
+  it('through an HTTP origin, only objects of the bucket are requested', async () => {
+    origin.reset();
+    expect((await snap(remote, 'show/index.m3u8', 'video/snapshot,t_4020,f_png')).status).toBe(200);
+    expect(origin.requests.length).toBeGreaterThan(0);
+    expect(origin.requests.every((r) => r.path.startsWith('/origin/media/show/'))).toBe(true);
+  });
+});

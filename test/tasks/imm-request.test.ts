@@ -1,0 +1,150 @@
+// Pure parsing and validation of IMM requests and output templates: every mistake is found before a
+// task is accepted, with a message naming the field by its full path.
+import { describe, expect, it } from 'vitest';
+import { AppError } from '../../src/errors.js';
+import { outputUri, parseConvertTask, parseListTasks, type Params } from '../../src/process/imm-request.js';
+import { parseTemplate, renderTemplate, sourceVariables } from '../../src/process/imm-template.js';
+
+const LIMITS = { maxOutputDimension: 4096, maxFramesPerTask: 100 };
+const NOW = new Date('2024-03-05T06:07:08Z');
+
+const base = (snapshot: Record<string, unknown>, extra: Params = {}): Params => ({
+  ProjectName: 'test-project',
+  Sources: JSON.stringify([{ URI: 'oss://test-bucket/video-demo/Winemaking.mov' }]),
+  Targets: JSON.stringify([{ Image: { Snapshots: [{ Format: 'jpg', URI: 'oss://test-bucket/out/{index}.jpg', ...snapshot }] } }]),
+  ...extra,
+});
+
+function failure(params: Params): AppError {
+  try {
+    parseConvertTask(params, LIMITS, NOW);
+  } catch (err) {
+    expect(err).toBeInstanceOf(AppError);
+    return err as AppError;
+  }
+  throw new Error('expected the request to be rejected');
+}
+
+const S = 'Targets[0].Image.Snapshots[0]';
+
+describe('CreateMediaConvertTask validation', () => {
+  it.each([
+    [{ Mode: 'fast' }, 400, 'InvalidArgument', `Expected one of interval, average, keyframe, dhash for ${S}.Mode but received "fast".`],
+    [{ ScaleType: 'zoom' }, 400, 'InvalidArgument', `Expected one of stretch, crop, fill, fit for ${S}.ScaleType but received "zoom".`],
+    [{ Format: 'gif' }, 400, 'InvalidArgument', `Expected one of jpg, png, webp for ${S}.Format but received "gif".`],
+    [{ Format: undefined }, 400, 'MissingFormat', `The parameter ${S}.Format is required.`],
+    [{ URI: undefined }, 400, 'MissingURI', `The parameter ${S}.URI is required.`],
+    [{ Width: 0 }, 400, 'InvalidArgument', `Expected integer between 1 and 4096 (pixels) or a decimal in (0, 1) (fraction of the source) for ${S}.Width but received 0.`],
+    [{ Height: 4097 }, 400, 'InvalidArgument', `Expected integer between 1 and 4096 (pixels) or a decimal in (0, 1) (fraction of the source) for ${S}.Height but received 4097.`],
+    [{ Width: 1.5 }, 400, 'InvalidArgument', `Expected integer between 1 and 4096 (pixels) or a decimal in (0, 1) (fraction of the source) for ${S}.Width but received 1.5.`],
+    [{ Interval: 0 }, 400, 'InvalidArgument', `Expected number > 0 and <= 432000 for ${S}.Interval but received 0.`],
+    [{ Number: -1 }, 400, 'InvalidArgument', `Expected integer between 0 and 1000000 for ${S}.Number but received -1.`],
+    [{ Number: 2.5 }, 400, 'InvalidArgument', `Expected integer between 0 and 1000000 for ${S}.Number but received 2.5.`],
+    [{ Threshold: 10 }, 400, 'InvalidArgument', `${S}.Threshold applies to Mode dhash only (Mode is interval).`],
+    [{ Mode: 'dhash', Threshold: 101 }, 400, 'InvalidArgument', `Expected number between 0 and 100 for ${S}.Threshold but received 101.`],
+    [{ Mode: 'dhash' }, 400, 'InvalidArgument', `${S}: Mode dhash needs Threshold (0-100) or Number (>= 1) to choose frames.`],
+    [{ Mode: 'average' }, 400, 'InvalidArgument', `${S}.Number is required (integer >= 1) with Mode average: the frames to spread over the video.`],
+    [{ URI: 'oss://test-bucket/out/frame.jpg', Interval: 5 }, 400, 'InvalidArgument', `${S}.URI must contain {index}: this snapshot can produce several frames (Number is 0 = until the end), which would overwrite each other.`],
+    [{ URI: 'oss://test-bucket/out/frame.jpg', Mode: 'keyframe', Number: 3 }, 400, 'InvalidArgument', `${S}.URI must contain {index}: this snapshot can produce several frames (Number is 3), which would overwrite each other.`],
+    [{ URI: 'oss://test-bucket/{nope}-{index}.jpg' }, 400, 'InvalidArgument', `${S}.URI uses unknown variable {nope}: expected one of index, autoext, bucket, key, dirname, barename, basename, ext, year, mon, day, hour, min, sec, t_year, t_mon, t_day, t_hour, t_min, t_sec or tags.<name>.`],
+    [{ URI: 'oss://test-bucket/{index.jpg' }, 400, 'InvalidArgument', `${S}.URI has an unclosed "{" at position 18: write "{{" for a literal brace.`],
+    [{ URI: 'oss://test-bucket/{tags.who}-{index}.jpg' }, 400, 'InvalidArgument', `${S}.URI uses {tags.who} but Tags has no "who".`],
+    [{ URI: 'https://example.com/{index}.jpg' }, 400, 'InvalidArgument', `Expected oss://bucket/key (template variables allowed) for ${S}.URI but received "https://example.com/{index}.jpg".`],
+    [{ URI: 'oss://test-bucket/../{index}.jpg' }, 400, 'InvalidArgument', `${S}.URI renders to "oss://test-bucket/../1.jpg": The object key contains an empty, "." or ".." path segment.`],
+    [{ Number: 101 }, 400, 'LimitExceededError', `${S}.Number is 101, above the limit of 100 frames per task.`],
+    [{ Quality: 90 }, 400, 'InvalidArgument', `${S} has unknown field "Quality": expected Format, URI, StartTime, Interval, Number, Mode, Threshold, Width, Height, ScaleType.`],
+  ])('%j → %i %s', (snapshot, status, code, message) => {
+    const err = failure(base(snapshot));
+    expect([err.status, err.code, err.message]).toEqual([status, code, message]);
+  });
+
+  it.each([
+    [{ ProjectName: undefined }, 'MissingProjectName', 'The parameter ProjectName is required.'],
+    [{ ProjectName: '9lives' }, 'InvalidArgument', 'Expected a name of letters, digits, "-" and "_" that starts with a letter (at most 128 characters) for ProjectName but received "9lives".'],
+    [{ Sources: undefined }, 'MissingSources', 'The parameter Sources is required.'],
+    [{ Sources: '[]' }, 'MissingSources', 'The parameter Sources[0] is required.'],
+    [{ Sources: '[{"URI": "s3://b/k.mp4"}]' }, 'InvalidArgument', 'Expected oss://bucket/key for Sources[0].URI but received "s3://b/k.mp4".'],
+    [{ Sources: '[{"URI": "oss://bkt/k.mp4", "StartTime": -1}]' }, 'InvalidArgument', 'Expected number between 0 and 432000 for Sources[0].StartTime but received -1.'],
+    [{ Sources: '[{"URI": "oss://bkt/k.mp4"' }, 'InvalidArgument', expect.stringMatching(/^Sources must be a JSON string: /)],
+    [{ Targets: '[{"Container": "mp4", "URI": "oss://bkt/x.mp4"}]' }, 'InvalidArgument', 'Targets[0].Container: transcoding targets are not supported; a frame-capture target has only Image.Snapshots.'],
+    [{ Targets: '[{"Image": {"Sprites": []}}]' }, 'InvalidArgument', 'Targets[0].Image.Sprites is not supported: only Snapshots.'],
+  ])('%j → %s', (extra, code, message) => {
+    const err = failure(base({}, extra));
+    expect(err.status).toBe(400);
+    expect(err.code).toBe(code);
+    expect(err.message).toEqual(message);
+  });
+
+  it('rejects two snapshots that would write the same objects, and outputs over the source', () => {
+    const twice = base({}, {
+      Targets: [{ Image: { Snapshots: [
+        { Format: 'jpg', URI: 'oss://bkt/{index}.jpg', Interval: 2 },
+        { Format: 'jpg', URI: 'oss://bkt/{index}.jpg', Interval: 3 },
+      ] } }],
+    });
+    expect(failure(twice).message).toBe('Targets[0].Image.Snapshots[1] of Sources[0] and Targets[0].Image.Snapshots[0] of Sources[0] would write the same objects (oss://bkt/1.jpg, …): give their URIs different names.');
+    const over = base({ URI: 'oss://test-bucket/video-demo/Winemaking.mov', Number: 1 });
+    expect(failure(over).message).toBe(`${S}.URI would overwrite the source oss://test-bucket/video-demo/Winemaking.mov.`);
+  });
+
+  it('checks the per-task cap on known frame counts across sources', () => {
+    const params = base({ Number: 60 }, { Sources: [{ URI: 'oss://bkt/a.mp4' }, { URI: 'oss://bkt/b.mp4' }], Targets: [{ Image: { Snapshots: [{ Format: 'jpg', Number: 60, URI: 'oss://bkt/{barename}-{index}.jpg' }] } }] });
+    const err = failure(params);
+    expect([err.code, err.message]).toEqual(['LimitExceededError', 'The task asks for 120 frames, above the limit of 100 frames per task.']);
+  });
+
+  it('accepts the JSON-body form (objects) and the RPC form (JSON strings) alike, with defaults', () => {
+    const snapshot = { Format: 'png', URI: 'oss://test-bucket/out/{index}.{autoext}', Width: 0.5 };
+    const viaJson = parseConvertTask({ ProjectName: 'p', Sources: [{ URI: 'oss://bkt/v.mp4' }], Targets: [{ Image: { Snapshots: [snapshot] } }] }, LIMITS, NOW);
+    const viaForm = parseConvertTask({ ProjectName: 'p', Sources: '[{"URI":"oss://bkt/v.mp4"}]', Targets: JSON.stringify([{ Image: { Snapshots: [snapshot] } }]) }, LIMITS, NOW);
+    expect(viaJson.snapshots).toEqual(viaForm.snapshots);
+    expect(viaJson.snapshots[0]).toMatchObject({ mode: 'interval', interval: 1, number: 0, startTime: 0, scaleType: 'stretch', width: { fraction: 0.5 }, height: undefined });
+    expect(viaJson.sources[0]).toMatchObject({ bucket: 'bkt', key: 'v.mp4', startTime: 0, duration: 0 });
+  });
+
+  it('reads the notification topic, user data and tags', () => {
+    const request = parseConvertTask(base({ URI: 'oss://test-bucket/{tags.team}/{index}.jpg' }, {
+      Notification: '{"MNS": {"TopicName": "test-mns-topic"}}',
+      UserData: '{"id": 7}',
+      Tags: '{"team": "video"}',
+    }), LIMITS, NOW);
+    expect([request.topic, request.userData, request.tags]).toEqual(['test-mns-topic', '{"id": 7}', { team: 'video' }]);
+  });
+});
+
+describe('output URI templates', () => {
+  const spec = (uri: string, format: 'jpg' | 'png' = 'jpg') =>
+    parseConvertTask(base({ URI: uri, Format: format }, { Tags: { custom: 'c1' } }), LIMITS, NOW).snapshots[0]!;
+  const source = { bucket: 'test-bucket', key: 'path1/path2/name.mov' };
+  const render = (uri: string, index = 3, format: 'jpg' | 'png' = 'jpg') =>
+    outputUri(spec(uri, format), source, { index, createdAt: NOW, sourceModified: new Date('2023-12-31T23:59:58Z'), tags: { custom: 'c1' } }).uri;
+
+  it('fills every variable', () => {
+    expect(render('oss://{bucket}/{dirname}/{barename}-{index}.{autoext}', 3, 'png')).toBe('oss://test-bucket/path1/path2/name-3.png');
+    expect(render('oss://out/{key}/{basename}/{ext}/{index}.jpg')).toBe('oss://out/path1/path2/name.mov/name.mov/mov/3.jpg');
+    expect(render('oss://out/{t_year}{t_mon}{t_day}-{t_hour}{t_min}{t_sec}/{index}.jpg')).toBe('oss://out/20240305-060708/3.jpg');
+    expect(render('oss://out/{year}-{mon}-{day}T{hour}:{min}:{sec}/{index}.jpg')).toBe('oss://out/2023-12-31T23:59:58/3.jpg');
+    expect(render('oss://out/{tags.custom}/{index}.jpg')).toBe('oss://out/c1/3.jpg');
+  });
+
+  it('escapes braces by doubling them', () => {
+    expect(render('oss://out/{{x}}-{index}.jpg')).toBe('oss://out/{x}-3.jpg');
+  });
+
+  it('collapses the empty {dirname} of a source at the bucket root', () => {
+    const t = parseTemplate('oss://out/{dirname}/{barename}.jpg', 'URI');
+    expect(renderTemplate(t, sourceVariables('bkt', 'clip.mp4'))).toBe('oss://out//clip.jpg');
+    expect(outputUri(spec('oss://out/{dirname}/{barename}-{index}.jpg'), { bucket: 'bkt', key: 'clip.mp4' }, { index: 1, createdAt: NOW, sourceModified: NOW, tags: {} }).uri).toBe('oss://out/clip-1.jpg');
+  });
+});
+
+describe('ListTasks parameters', () => {
+  it('accepts TaskTypes as JSON, comma list or pop-core flattening, and a tag selector', () => {
+    expect(parseListTasks({ ProjectName: 'p', TaskTypes: '["MediaConvert"]' }).taskTypes).toEqual(['MediaConvert']);
+    expect(parseListTasks({ ProjectName: 'p', TaskTypes: 'MediaConvert,Other' }).taskTypes).toEqual(['MediaConvert', 'Other']);
+    expect(parseListTasks({ ProjectName: 'p', 'TaskTypes.1': 'MediaConvert' }).taskTypes).toEqual(['MediaConvert']);
+    expect(parseListTasks({ ProjectName: 'p', TagSelector: 'a=1,b=2' }).tagSelector).toEqual({ a: '1', b: '2' });
+    expect(() => parseListTasks({ ProjectName: 'p', MaxResults: 101 })).toThrow('Expected integer between 0 and 100 for MaxResults but received 101.');
+    expect(() => parseListTasks({ ProjectName: 'p', Status: 'Done' })).toThrow('Expected one of Running, Succeeded, Failed for Status but received "Done".');
+  });
+});

@@ -1,0 +1,179 @@
+// Durability: a task accepted (TaskId returned) finishes even if the server stops mid-task — a clean
+// close or a SIGKILL of the real process — exactly once per output, and no half-written image is ever
+// visible under an output name.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { copyFile, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import sharp from 'sharp';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
+import { createDeps, type Deps } from '../../src/deps.js';
+import { silentLogger } from '../../src/log.js';
+import { fixture, readFrameIndex } from '../support/fixtures.js';
+import { slowFfmpeg, waitFor } from '../support/slow-ffmpeg.js';
+
+const BIN = resolve(import.meta.dirname, '../../bin/stillframe.js');
+const VIDEO = { container: 'mp4', codec: 'h264', fps: 25, seconds: 8, gop: 25 } as const;
+const FRAMES = 40;
+const children: ChildProcess[] = [];
+const dirs: string[] = [];
+
+afterEach(async () => {
+  for (const child of children.splice(0)) child.kill('SIGKILL');
+  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
+async function storageWithVideo(): Promise<string> {
+  const root = await mkdtemp(join(tmpdir(), 'stillframe-recovery-'));
+  dirs.push(root);
+  await mkdir(join(root, 'media'), { recursive: true });
+  await copyFile(await fixture(VIDEO), join(root, 'media', 'v.mp4'));
+  return root;
+}
+
+const request = (dir: string) => ({
+  ProjectName: 'test-project',
+  Sources: [{ URI: 'oss://media/v.mp4' }],
+  Targets: [{ Image: { Snapshots: [{ Format: 'jpg', Interval: 0.2, URI: `oss://media/${dir}/{index}.jpg` }] } }],
+});
+
+async function rpc(url: string, action: string, params: Record<string, unknown>): Promise<Record<string, any>> {
+  const res = await fetch(`${url}/?Action=${action}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) });
+  return (await res.json()) as Record<string, any>;
+}
+
+async function waitTask(url: string, taskId: string, timeoutMs = 60_000): Promise<Record<string, any>> {
+  let task: Record<string, any> = {};
+  await waitFor(async () => {
+    task = await rpc(url, 'GetTask', { ProjectName: 'test-project', TaskId: taskId, TaskType: 'MediaConvert' });
+    return task.Status !== 'Running';
+  }, timeoutMs);
+  return task;
+}
+
+/** Output files (dot-files are the store's temporaries, never objects) and whether each is whole. */
+async function outputFiles(dir: string): Promise<{ name: string; ino: number; mtimeMs: number }[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const files = [];
+  for (const name of names.filter((n) => !n.startsWith('.'))) {
+    const path = join(dir, name);
+    // A visible output must decode completely: a torn JPEG fails here.
+    await sharp(path, { failOn: 'truncated' }).raw().toBuffer();
+    const s = await stat(path);
+    files.push({ name, ino: s.ino, mtimeMs: s.mtimeMs });
+  }
+  return files;
+}
+
+async function verifyOutputs(url: string, task: Record<string, any>, dir: string) {
+  expect(task.Status, `${task.Code}: ${task.Message}`).toBe('Succeeded');
+  const uris = (task.Outputs as { URI: string }[]).map((o) => o.URI);
+  expect(new Set(uris).size).toBe(FRAMES);
+  expect(uris.sort()).toEqual(Array.from({ length: FRAMES }, (_, i) => `oss://media/${dir}/${i + 1}.jpg`).sort());
+  for (let i = 1; i <= FRAMES; i += 13) {
+    const body = Buffer.from(await (await fetch(`${url}/media/${dir}/${i}.jpg`)).arrayBuffer());
+    expect(await readFrameIndex(body)).toBe((i - 1) * 5);
+  }
+}
+
+describe('in-process restart', () => {
+  it('a task interrupted by close() runs to the end after the next start', async () => {
+    const root = await storageWithVideo();
+    const slow = await slowFfmpeg();
+    const env = { STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_DEMO: 'false', STILLFRAME_FFPROBE: process.env.STILLFRAME_FFPROBE };
+    const start = async (ffmpeg: string | undefined): Promise<{ deps: Deps; url: string; close: () => Promise<void> }> => {
+      const deps = await createDeps(loadConfig({ ...env, STILLFRAME_FFMPEG: ffmpeg }), { log: silentLogger });
+      const app = createApp(deps);
+      const { serve } = await import('@hono/node-server');
+      const server = await new Promise<ReturnType<typeof serve>>((ok) => {
+        const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => ok(s));
+      });
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+      return { deps, url, close: async () => { await deps.tasks.close(); await new Promise((r) => server.close(r)); } };
+    };
+
+    // First life: ffmpeg slowed to real time, so the task is mid-way when the server stops.
+    const first = await start(slow.path);
+    await first.deps.tasks.createProject({ projectName: 'test-project', description: undefined, serviceRole: undefined, templateId: undefined, tags: {} });
+    const { TaskId } = await rpc(first.url, 'CreateMediaConvertTask', request('close'));
+    const outDir = join(root, 'media', 'close');
+    await waitFor(async () => (await outputFiles(outDir)).length >= 3, 30_000);
+    await first.close();
+    const before = await outputFiles(outDir);
+    expect(before.length).toBeLessThan(FRAMES);
+
+    const second = await start(process.env.STILLFRAME_FFMPEG);
+    try {
+      const task = await waitTask(second.url, TaskId);
+      await verifyOutputs(second.url, task, 'close');
+      // Outputs recorded before the stop are not written again.
+      const after = await outputFiles(outDir);
+      expect(after).toHaveLength(FRAMES);
+      for (const old of before) expect(after.find((f) => f.name === old.name)).toEqual(old);
+    } finally {
+      await second.close();
+    }
+  }, 90_000);
+});
+
+async function startProcess(env: Record<string, string | undefined>): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], {
+    env: { ...process.env, STILLFRAME_LOG_LEVEL: 'warn', STILLFRAME_DEMO: 'false', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  await waitFor(async () => /serving .* on (http:\/\/\S+)/.test(output) || child.exitCode !== null, 60_000);
+  const url = /serving .* on (http:\/\/\S+)/.exec(output)?.[1];
+  if (!url) throw new Error(`server did not start:\n${output}`);
+  return { child, url };
+}
+
+describe('SIGKILL', () => {
+  it('every accepted task finishes after a restart, once per output, never showing a torn image', async () => {
+    const root = await storageWithVideo();
+    const slow = await slowFfmpeg();
+    const env = { STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_TASK_CONCURRENCY: '1' };
+    const first = await startProcess({ ...env, STILLFRAME_FFMPEG: slow.path });
+    await rpc(first.url, 'CreateProject', { ProjectName: 'test-project' });
+    const running = (await rpc(first.url, 'CreateMediaConvertTask', request('running'))).TaskId as string;
+    const queued = (await rpc(first.url, 'CreateMediaConvertTask', request('queued'))).TaskId as string;
+    expect([running, queued]).toEqual([expect.stringMatching(/^MediaConvert-/), expect.stringMatching(/^MediaConvert-/)]);
+
+    // Watch the output directory while the task runs: every visible file is a whole image.
+    const outDir = join(root, 'media', 'running');
+    await waitFor(async () => (await outputFiles(outDir)).length >= 4, 30_000);
+    first.child.kill('SIGKILL');
+    await new Promise((r) => first.child.once('exit', r));
+    const before = await outputFiles(outDir);
+    expect(before.length).toBeLessThan(FRAMES);
+
+    const second = await startProcess(env);
+    let watch = true;
+    const watching = (async () => {
+      while (watch) {
+        await outputFiles(outDir);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
+    const [a, b] = [await waitTask(second.url, running), await waitTask(second.url, queued)];
+    await verifyOutputs(second.url, a, 'running');
+    await verifyOutputs(second.url, b, 'queued');
+    const after = await outputFiles(outDir);
+    expect(after).toHaveLength(FRAMES);
+    // Only an output written in the instant of the kill (on disk, not yet journaled) may be rewritten.
+    const rewritten = before.filter((old) => JSON.stringify(after.find((f) => f.name === old.name)) !== JSON.stringify(old));
+    expect(rewritten.length).toBeLessThanOrEqual(1);
+    watch = false;
+    await watching;
+  }, 120_000);
+});
