@@ -54,6 +54,19 @@ function table(headers: string[], rows: string[][]): string {
   return [`| ${headers.join(' | ')} |`, `|${headers.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
 }
 
+/** Asks a child to stop with `signal` (SIGTERM drains stillframe, SIGQUIT stops nginx gracefully); SIGKILL after 5 s. */
+function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  return new Promise<void>((res) => {
+    if (child.exitCode !== null) return res();
+    child.once('exit', () => {
+      children.delete(child);
+      res();
+    });
+    child.kill(signal);
+    setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+  });
+}
+
 async function freePort(): Promise<number> {
   return new Promise((res, rej) => {
     const srv = createServer();
@@ -206,19 +219,7 @@ async function startServer(storageRoot: string): Promise<Server> {
       rej(new Error(`server exited (${code}) during startup:\n${out}\n${stderr}`));
     });
   });
-  return {
-    base,
-    stop: () =>
-      new Promise<void>((res) => {
-        if (child.exitCode !== null) return res();
-        child.once('exit', () => {
-          children.delete(child);
-          res();
-        });
-        child.kill('SIGTERM');
-        setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-      }),
-  };
+  return { base, stop: () => stopChild(child, 'SIGTERM') };
 }
 
 interface MetricsSnapshot {
@@ -303,19 +304,7 @@ http {
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  return {
-    base,
-    stop: () =>
-      new Promise<void>((res) => {
-        if (child.exitCode !== null) return res();
-        child.once('exit', () => {
-          children.delete(child);
-          res();
-        });
-        child.kill('SIGQUIT');
-        setTimeout(() => child.kill('SIGKILL'), 5000).unref();
-      }),
-  };
+  return { base, stop: () => stopChild(child, 'SIGQUIT') };
 }
 
 interface LoadResult {

@@ -16,6 +16,23 @@ import { AbortedError, ProcessFailedError } from './run.js';
 import type { FfmpegRunner } from './runner.js';
 
 /** Every frame of a range in presentation order: pts (container clock, s) and key flag. */
+/** How a run ended, filled in when it does; `notify` wakes the consumer loop either way. */
+function watchOutcome(done: Promise<unknown>, notify: () => void): { closed: boolean; failure: unknown } {
+  const outcome: { closed: boolean; failure: unknown } = { closed: false, failure: undefined };
+  done.then(
+    () => {
+      outcome.closed = true;
+      notify();
+    },
+    (err: unknown) => {
+      outcome.closed = true;
+      outcome.failure = err;
+      notify();
+    },
+  );
+  return outcome;
+}
+
 export interface FrameIndex {
   pts: number[];
   key: boolean[];
@@ -390,19 +407,7 @@ export async function* decodePass(options: PassOptions): AsyncGenerator<DecodedF
     });
     if (frames.length >= MAX_QUEUED) stdout.pause();
   });
-  let closed = false;
-  let failure: unknown;
-  run.done.then(
-    () => {
-      closed = true;
-      notify();
-    },
-    (err: unknown) => {
-      closed = true;
-      failure = err;
-      notify();
-    },
-  );
+  const outcome = watchOutcome(run.done, notify);
 
   let position = 0;
   let produced = 0;
@@ -423,8 +428,8 @@ export async function* decodePass(options: PassOptions): AsyncGenerator<DecodedF
         cutter.release(data);
         continue;
       }
-      if (closed) {
-        if (failure) throw options.runner.classify(failure, 'Could not decode the video');
+      if (outcome.closed) {
+        if (outcome.failure) throw options.runner.classify(outcome.failure, 'Could not decode the video');
         return;
       }
       // A frame whose showinfo line never comes would stall the pipe for good: give up on the pass.
@@ -434,7 +439,7 @@ export async function* decodePass(options: PassOptions): AsyncGenerator<DecodedF
       clearTimeout(timer);
     }
   } finally {
-    if (!closed) run.kill(new AbortedError());
+    if (!outcome.closed) run.kill(new AbortedError());
   }
 }
 
@@ -504,19 +509,7 @@ export async function* decodeSeeks(options: SeeksOptions): AsyncGenerator<Decode
       notify();
     });
   });
-  let closed = false;
-  let failure: unknown;
-  run.done.then(
-    () => {
-      closed = true;
-      notify();
-    },
-    (err: unknown) => {
-      closed = true;
-      failure = err;
-      notify();
-    },
-  );
+  const outcome = watchOutcome(run.done, notify);
   try {
     for (let n = 0; n < wanted.length; ) {
       const b = buffers[n]!;
@@ -526,16 +519,16 @@ export async function* decodeSeeks(options: SeeksOptions): AsyncGenerator<Decode
         n++;
         continue;
       }
-      if (closed) {
+      if (outcome.closed) {
         // Our deadline or the caller's abort ends the batch; any other failure (one input the demuxer
         // refuses, say) only loses the frames not written: the caller fetches those one by one.
-        if (failure instanceof AbortedError || (failure instanceof AppError && failure.status === 504)) throw failure;
+        if (outcome.failure instanceof AbortedError || (outcome.failure instanceof AppError && outcome.failure.status === 504)) throw outcome.failure;
         n++;
         continue;
       }
       await new Promise<void>((resolve) => (wake = resolve));
     }
   } finally {
-    if (!closed) run.kill(new AbortedError());
+    if (!outcome.closed) run.kill(new AbortedError());
   }
 }
