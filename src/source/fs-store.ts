@@ -61,11 +61,22 @@ export async function createFsStore(root: string): Promise<ObjectStore> {
 
   const inside = (path: string) => path.startsWith(realRoot + sep);
 
+  // Buckets come and go rarely; resolving one costs two system calls on every request (half of the
+  // file-system work of a cached hit), so a resolved bucket is trusted for a second.
+  const buckets = new Map<string, { dir: string; until: number }>();
+  const BUCKET_TTL_MS = 1000;
+
   async function bucketDir(bucket: string): Promise<string> {
     validateBucket(bucket);
+    const known = buckets.get(bucket);
+    if (known && known.until > Date.now()) return known.dir;
     try {
       const dir = await realpath(join(realRoot, bucket));
-      if (inside(dir) && (await stat(dir)).isDirectory()) return dir;
+      if (inside(dir) && (await stat(dir)).isDirectory()) {
+        if (buckets.size > 10_000) buckets.clear();
+        buckets.set(bucket, { dir, until: Date.now() + BUCKET_TTL_MS });
+        return dir;
+      }
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
