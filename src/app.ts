@@ -5,6 +5,7 @@ import { Hono } from 'hono';
 import type { Deps } from './deps.js';
 import { AppError, errors, toAppError } from './errors.js';
 import type { AppEnv } from './http/context.js';
+import { createAccessControl } from './http/access.js';
 import { createImmHandler, isImmRequest } from './http/imm-routes.js';
 import { createObjectRoutes } from './http/object-routes.js';
 import { createOpsRoutes } from './http/ops-routes.js';
@@ -70,7 +71,14 @@ export function createApp(deps: Deps): Hono<AppEnv> {
     throw errors.noSuchKey('/_/ is reserved for the server');
   });
   // IMM RPC actions (POST /, GET /?Action=…) before the object routes; anything else falls through.
-  const imm = createImmHandler({ tasks: deps.tasks, accessKeys: config.accessKeys });
+  // Access keys gate both APIs: RPC signatures on IMM actions, OSS signatures and bucket ACLs on objects.
+  const access = createAccessControl({ keys: config.accessKeys, bucketAcl: config.access?.bucketAcl ?? {}, keyBuckets: config.access?.keyBuckets ?? {} });
+  const imm = createImmHandler({
+    tasks: deps.tasks,
+    accessKeys: config.accessKeys,
+    access,
+    limits: { maxOutputDimension: config.limits.maxOutputDimension, maxFramesPerTask: config.tasks.maxFramesPerTask },
+  });
   app.use('/', async (c, next) => (isImmRequest(c.req.method, new URL(c.req.url)) ? imm(c) : next()));
   app.route(
     '/',
@@ -82,6 +90,7 @@ export function createApp(deps: Deps): Hono<AppEnv> {
       snapshotCacheControl: config.http.snapshotCacheControl,
       objectCacheControl: config.http.objectCacheControl,
       put: config.put,
+      access,
     }),
   );
 

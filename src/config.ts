@@ -1,5 +1,6 @@
 // All settings in one frozen object, from CLI flags ?? environment ?? defaults, validated at boot with
 // messages that name the setting. Every setting here is listed in the README's configuration table.
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 
@@ -66,6 +67,18 @@ export interface Config {
   };
   /** RPC AccessKeyId → AccessKeySecret; empty = RPC requests are not signed. */
   accessKeys: Record<string, string>;
+  /** Per-bucket ACL and per-key bucket restrictions (src/http/access.ts); only used when keys exist. */
+  access: { bucketAcl: Record<string, 'private' | 'public-read'>; keyBuckets: Record<string, string[]> };
+  /** Scale-out: with a Redis URL, task records and the task queue (BullMQ) live in Redis. */
+  scale: {
+    redisUrl: string | undefined;
+    /** api = accept and answer tasks, run none; worker = run tasks; all = both. */
+    role: 'all' | 'api' | 'worker';
+    /** BullMQ job lock: a node silent this long (crash, SIGKILL) has its task taken over. */
+    lockMs: number;
+    /** Prefix of every Redis key (several deployments on one Redis). */
+    redisPrefix: string;
+  };
 }
 
 /** A local directory (buckets are sub-directories), an S3-compatible service, or a read-only HTTP origin. */
@@ -162,6 +175,11 @@ function writableStorage(raw: string, name: string): StorageLocation | undefined
   return location;
 }
 
+function redisUrl(raw: string, name: string): string {
+  if (!/^rediss?:\/\/[^/\s]/.test(raw)) throw new ConfigError(`${name}: expected redis://host:port[/db] or rediss://…, got "${raw}"`);
+  return raw;
+}
+
 /** "topic=https://hook.example/x,other=http://127.0.0.1:9000/" → { topic: url, … }. */
 function webhookMap(raw: string, name: string): Record<string, string> {
   const map: Record<string, string> = {};
@@ -188,6 +206,41 @@ function accessKeyMap(raw: string, name: string): Record<string, string> {
   return map;
 }
 
+/** "demo:public-read,media:private" → { demo: 'public-read', media: 'private' }. */
+function bucketAclMap(raw: string, name: string): Record<string, 'private' | 'public-read'> {
+  const map: Record<string, 'private' | 'public-read'> = {};
+  for (const entry of raw.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const m = /^([a-z0-9][a-z0-9-]{1,61}[a-z0-9]):(private|public-read)$/.exec(entry);
+    if (!m) throw new ConfigError(`${name} must be a comma-separated list of bucket:private or bucket:public-read, got "${entry}"`);
+    map[m[1]!] = m[2] as 'private' | 'public-read';
+  }
+  return map;
+}
+
+/** "id1:demo|media,id2:*" → { id1: ['demo', 'media'], id2: ['*'] }. */
+function keyBucketsMap(raw: string, name: string): Record<string, string[]> {
+  const map: Record<string, string[]> = {};
+  for (const entry of raw.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const colon = entry.indexOf(':');
+    const buckets = entry.slice(colon + 1).split('|').map((b) => b.trim()).filter(Boolean);
+    if (colon <= 0 || !buckets.length) throw new ConfigError(`${name} must be a comma-separated list of AccessKeyId:bucket|bucket (or AccessKeyId:*), got "${entry}"`);
+    map[entry.slice(0, colon)] = buckets;
+  }
+  return map;
+}
+
+/** A file of AccessKeyId:AccessKeySecret lines (# comments), merged with STILLFRAME_ACCESS_KEYS. */
+function accessKeysFile(raw: string, name: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(raw, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${name}: cannot read ${raw}: ${(err as Error).message}`);
+  }
+  const lines = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  return accessKeyMap(lines.join(','), name);
+}
+
 const cores = availableParallelism();
 
 export const SETTINGS = {
@@ -203,7 +256,7 @@ export const SETTINGS = {
   originTimeoutMs: { env: 'STILLFRAME_ORIGIN_TIMEOUT_MS', help: 'Deadline for an S3/HTTP origin to connect, answer, and between body bytes; past it → 504.', parse: integer(100), default: 10_000 },
   blockSize: { env: 'STILLFRAME_BLOCK_SIZE', help: 'Unit of ranged reads from S3/HTTP origins for ffmpeg (64KB–8MB).', shown: '256KB', parse: (raw: string, name: string) => inRange(bytes(raw, name), 64 * 1024, 8 * 1024 ** 2, name), default: 256 * 1024 },
   blockCacheBytes: { env: 'STILLFRAME_BLOCK_CACHE_BYTES', help: 'Bytes of origin blocks kept in memory (LRU), keyed by object ETag: indexes and headers are read once.', shown: '256MB', parse: bytes, default: 256 * 1024 ** 2 },
-  allowPut: { env: 'STILLFRAME_ALLOW_PUT', help: 'Accept PUT /{bucket}/{key} uploads (no authentication yet: enable on trusted networks only).', parse: boolean, default: false },
+  allowPut: { env: 'STILLFRAME_ALLOW_PUT', help: 'Accept PUT /{bucket}/{key} uploads (with access keys: OSS-signed by a key allowed the bucket; without: trusted networks only).', parse: boolean, default: false },
   maxPutBytes: { env: 'STILLFRAME_MAX_PUT_BYTES', help: 'Largest PUT body accepted.', shown: '5GB', parse: bytes, default: 5 * 1024 ** 3 },
   domain: { env: 'STILLFRAME_DOMAIN', help: 'Enables virtual-hosted URLs: Host bucket.<domain> selects the bucket.', shown: '(off)', flag: 'domain', parse: (raw: string) => raw.toLowerCase() as string | undefined, default: undefined },
   imageCacheBytes: { env: 'STILLFRAME_CACHE_BYTES', help: 'Bytes of finished images kept in the in-process LRU (accepts 256MB, 1GB).', shown: '256MB', parse: bytes, default: 256 * 1024 ** 2 },
@@ -238,7 +291,14 @@ export const SETTINGS = {
   webhookRetries: { env: 'STILLFRAME_WEBHOOK_RETRIES', help: 'Retries of a failed webhook delivery (exponential backoff).', parse: integer(0, 100), default: 5 },
   webhookBackoffMs: { env: 'STILLFRAME_WEBHOOK_BACKOFF_MS', help: 'First retry delay of a webhook delivery; doubles on each retry.', parse: integer(1), default: 1000 },
   webhookTimeoutMs: { env: 'STILLFRAME_WEBHOOK_TIMEOUT_MS', help: 'Deadline for one webhook POST.', parse: integer(1), default: 10_000 },
-  accessKeys: { env: 'STILLFRAME_ACCESS_KEYS', help: 'AccessKeyId:AccessKeySecret,… : when set, IMM RPC requests must carry a valid signature.', shown: '(unsigned)', parse: accessKeyMap, default: {} as Record<string, string> },
+  accessKeys: { env: 'STILLFRAME_ACCESS_KEYS', help: 'AccessKeyId:AccessKeySecret,… : when set, IMM RPC requests must carry a valid signature and private buckets need OSS-signed requests.', shown: '(unsigned)', parse: accessKeyMap, default: {} as Record<string, string> },
+  accessKeysFile: { env: 'STILLFRAME_ACCESS_KEYS_FILE', help: 'File of AccessKeyId:AccessKeySecret lines (# comments), added to STILLFRAME_ACCESS_KEYS.', shown: '(none)', parse: accessKeysFile, default: {} as Record<string, string> },
+  bucketAcl: { env: 'STILLFRAME_BUCKET_ACL', help: 'bucket:public-read|private,… ; with access keys, unlisted buckets are private (signed requests only).', shown: '(all private with keys, open without)', parse: bucketAclMap, default: {} as Record<string, 'private' | 'public-read'> },
+  keyBuckets: { env: 'STILLFRAME_KEY_BUCKETS', help: 'AccessKeyId:bucket|bucket,… : the buckets a key may read and write (incl. IMM task sources/outputs); unlisted keys, or *, = all buckets.', shown: '(every key: all buckets)', parse: keyBucketsMap, default: {} as Record<string, string[]> },
+  redisUrl: { env: 'STILLFRAME_REDIS_URL', help: 'Scale-out: redis://host:6379/0 — task records and a BullMQ task queue in Redis, shared by every node. Unset = the embedded journal.', shown: '(embedded)', parse: (raw: string, name: string) => redisUrl(raw, name) as string | undefined, default: undefined },
+  role: { env: 'STILLFRAME_ROLE', help: 'With STILLFRAME_REDIS_URL: api (accept/answer tasks, run none), worker (run queued tasks) or all.', parse: oneOf(['all', 'api', 'worker'] as const), default: 'all' as const },
+  redisLockMs: { env: 'STILLFRAME_REDIS_LOCK_MS', help: 'With STILLFRAME_REDIS_URL: task lock; a worker silent this long (crash, SIGKILL) has its task rerun by another node.', parse: integer(1000, 3_600_000), default: 30_000 },
+  redisPrefix: { env: 'STILLFRAME_REDIS_PREFIX', help: 'With STILLFRAME_REDIS_URL: prefix of every key (several deployments on one Redis).', parse: text, default: 'stillframe' },
   logLevel: { env: 'STILLFRAME_LOG_LEVEL', help: 'debug, info, warn or error (JSON lines on stdout).', parse: oneOf(['debug', 'info', 'warn', 'error'] as const), default: 'info' as const },
 } satisfies Record<string, Setting<unknown>>;
 
@@ -246,6 +306,19 @@ function s3Credentials(accessKeyId: string | undefined, secretAccessKey: string 
   if (accessKeyId === undefined && secretAccessKey === undefined) return undefined;
   if (!accessKeyId || !secretAccessKey) throw new ConfigError('AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together');
   return { accessKeyId, secretAccessKey, ...(sessionToken ? { sessionToken } : {}) };
+}
+
+function roleOf(role: Config['scale']['role'], redisUrl: string | undefined): Config['scale']['role'] {
+  if (role !== 'all' && !redisUrl) throw new ConfigError(`STILLFRAME_ROLE=${role} needs STILLFRAME_REDIS_URL: the embedded journal is one process's`);
+  return role;
+}
+
+/** STILLFRAME_KEY_BUCKETS may only restrict keys that exist (a typo would otherwise grant nothing silently). */
+function knownKeys(keyBuckets: Record<string, string[]>, keys: Record<string, string>): Record<string, string[]> {
+  for (const id of Object.keys(keyBuckets)) {
+    if (!Object.hasOwn(keys, id)) throw new ConfigError(`STILLFRAME_KEY_BUCKETS names "${id}", which is not in STILLFRAME_ACCESS_KEYS`);
+  }
+  return keyBuckets;
 }
 
 type Values = { [K in keyof typeof SETTINGS]: (typeof SETTINGS)[K]['default'] };
@@ -330,6 +403,8 @@ export function loadConfig(env: Env = process.env, flags: Record<string, string>
       backoffMs: s.webhookBackoffMs,
       timeoutMs: s.webhookTimeoutMs,
     },
-    accessKeys: s.accessKeys,
+    accessKeys: { ...s.accessKeysFile, ...s.accessKeys },
+    access: { bucketAcl: s.bucketAcl, keyBuckets: knownKeys(s.keyBuckets, { ...s.accessKeysFile, ...s.accessKeys }) },
+    scale: { redisUrl: s.redisUrl, role: roleOf(s.role, s.redisUrl), lockMs: s.redisLockMs, redisPrefix: s.redisPrefix },
   });
 }

@@ -43,6 +43,16 @@ export async function serveCommand(args: string[]): Promise<void> {
   }
   if (config.demoMedia && config.storage.kind === 'file') await ensureDemoMedia(deps.store, runner, config.storage.root, log);
 
+  // Open access is only safe on loopback: say so, and shout when it is not loopback.
+  const loopback = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i.test(config.host);
+  const keyCount = Object.keys(config.accessKeys).length;
+  if (keyCount === 0 && loopback) {
+    log.info('no access keys configured: open access, listening on loopback only', { host: config.host });
+  } else if (keyCount === 0) {
+    log.warn(`no access keys configured: open access on ${config.host} — anyone who reaches this address can read every bucket and submit tasks; set STILLFRAME_ACCESS_KEYS`, { host: config.host });
+  } else {
+    log.info('access keys configured: signed requests required (private buckets, IMM actions)', { keys: keyCount, publicBuckets: Object.keys(config.access.bucketAcl).filter((b) => config.access.bucketAcl[b] === 'public-read') });
+  }
   const app = createApp(deps);
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, (info: AddressInfo) => {
     const host = info.address.includes(':') ? `[${info.address}]` : info.address;

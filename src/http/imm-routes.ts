@@ -8,6 +8,8 @@ import type { TaskRecord } from '../tasks/journal.js';
 import type { TaskService } from '../tasks/service.js';
 import type { AppEnv } from './context.js';
 import { createRpcVerifier } from './imm-auth.js';
+import { checkTaskBuckets, type AccessControl } from './access.js';
+import { outputUri, parseConvertTask, type RequestLimits } from '../process/imm-request.js';
 
 export const IMM_VERSION = '2020-09-30';
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -16,6 +18,27 @@ export interface ImmRoutesDeps {
   tasks: TaskService;
   /** AccessKeyId → secret; empty = unsigned requests are accepted. */
   accessKeys: Record<string, string>;
+  /** Bucket permissions of the signing key for task sources and outputs; absent = any bucket. */
+  access?: AccessControl;
+  /** The task parser's limits (the service's), so a request refused here gets the service's message. */
+  limits?: RequestLimits;
+}
+
+/** Which buckets a CreateMediaConvertTask request reads and writes (the service re-validates everything). */
+function taskBuckets(params: Params, limits: RequestLimits) {
+  const createdAt = new Date();
+  const request = parseConvertTask(params, limits, createdAt);
+  const sources = request.sources.map((s) => ({ field: `${s.field}.URI`, bucket: s.bucket }));
+  const outputs: { field: string; bucket: string }[] = [];
+  for (const source of request.sources) {
+    for (const spec of request.snapshots) {
+      // Two renderings with other times and indexes: a bucket name built from variables is checked either way.
+      for (const [index, modified] of [[1, createdAt], [2, new Date(0)]] as const) {
+        outputs.push({ field: `${spec.field}.URI`, bucket: outputUri(spec, source, { index, createdAt, sourceModified: modified, tags: request.tags }).bucket });
+      }
+    }
+  }
+  return { sources, outputs };
 }
 
 export function immErrorBody(err: AppError, requestId: string, hostId: string) {
@@ -89,30 +112,34 @@ export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => P
   const verifier = Object.keys(deps.accessKeys).length ? createRpcVerifier(deps.accessKeys) : undefined;
   const { tasks } = deps;
 
-  const actions: Record<string, (params: Params) => Promise<Record<string, unknown>> | Record<string, unknown>> = {
+  const actions: Record<string, (params: Params, principal?: string) => Promise<Record<string, unknown>> | Record<string, unknown>> = {
     async CreateProject(params) {
       return { Project: await tasks.createProject(parseCreateProject(params)) };
     },
-    GetProject: (params) => ({ Project: tasks.getProject(projectName(params)) }),
-    ListProjects(params) {
-      const { projects, nextToken } = tasks.listProjects(parseListProjects(params));
+    GetProject: async (params) => ({ Project: await tasks.getProject(projectName(params)) }),
+    async ListProjects(params) {
+      const { projects, nextToken } = await tasks.listProjects(parseListProjects(params));
       return { NextToken: nextToken, Projects: projects };
     },
     async DeleteProject(params) {
       await tasks.deleteProject(projectName(params));
       return {};
     },
-    async CreateMediaConvertTask(params) {
+    async CreateMediaConvertTask(params, principal) {
+      if (deps.access?.enabled) {
+        const { sources, outputs } = taskBuckets(params, deps.limits ?? { maxOutputDimension: 4096, maxFramesPerTask: 2000 });
+        checkTaskBuckets(deps.access, principal, sources, outputs);
+      }
       const task = await tasks.submit(params);
       return { TaskId: task.TaskId, EventId: task.EventId };
     },
-    GetTask(params) {
+    async GetTask(params) {
       const request = parseGetTask(params);
-      return taskInfo(tasks.getTask(request.projectName, request.taskId), request.requestDefinition);
+      return taskInfo(await tasks.getTask(request.projectName, request.taskId), request.requestDefinition);
     },
-    ListTasks(params) {
+    async ListTasks(params) {
       const request = parseListTasks(params);
-      const { tasks: found, nextToken } = tasks.listTasks(request);
+      const { tasks: found, nextToken } = await tasks.listTasks(request);
       return { ProjectName: request.projectName, NextToken: nextToken, Tasks: found.map((t) => taskInfo(t, request.requestDefinition)) };
     },
   };
@@ -135,7 +162,7 @@ export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => P
       if (!handler) {
         throw new AppError(400, 'InvalidAction.NotFound', `The Action "${action}" is not supported: expected one of ${Object.keys(actions).join(', ')}.`);
       }
-      const result = await handler(params);
+      const result = await handler(params, verifier && signed ? signed.AccessKeyId : undefined);
       return c.json({ RequestId: requestId, ...result });
     } catch (err) {
       const appError = toAppError(err);

@@ -7,6 +7,7 @@ import type { Capture } from '../core/capture.js';
 import { errors } from '../errors.js';
 import { canonicalSnapshot, parseSnapshotProcess } from '../process/snapshot.js';
 import { contentTypeFor, validateBucket, validateKey, type ObjectStore } from '../source/store.js';
+import type { AccessControl } from './access.js';
 import { evaluateConditions, evaluateRange } from './conditional.js';
 import type { AppEnv } from './context.js';
 
@@ -19,6 +20,8 @@ export interface ObjectRoutesDeps {
   objectCacheControl: string;
   /** PUT /{bucket}/{key} uploads; absent or disabled → 405. */
   put?: { enabled: boolean; maxBytes: number };
+  /** Signatures and bucket ACLs (src/http/access.ts); absent = open access. */
+  access?: AccessControl;
 }
 
 // Longer query strings carry no legitimate request and are refused before any parsing.
@@ -60,6 +63,8 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
     const url = new URL(c.req.url);
     if (url.search.length > MAX_QUERY_LENGTH) throw errors.invalidArgument(`The query string is longer than ${MAX_QUERY_LENGTH} characters.`);
     const { bucket, key } = locateObject(c.req.header('host') ?? '', url.pathname, deps.domain);
+    // Before anything is read: a private object's existence is not revealed to an unsigned request.
+    deps.access?.authorizeObject(c.req.raw, url, bucket, key, 'read');
     const processes = url.searchParams.getAll('x-oss-process');
     if (processes.length > 1) throw errors.malformedProcess('x-oss-process appears more than once.');
     const process = processes[0];
@@ -127,9 +132,11 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
   app.put('*', async (c) => {
     const put = deps.put;
     if (!put?.enabled) throw errors.methodNotAllowed('PUT');
-    const { bucket, key } = locateObject(c.req.header('host') ?? '', new URL(c.req.url).pathname, deps.domain);
+    const url = new URL(c.req.url);
+    const { bucket, key } = locateObject(c.req.header('host') ?? '', url.pathname, deps.domain);
     validateBucket(bucket);
     validateKey(key);
+    deps.access?.authorizeObject(c.req.raw, url, bucket, key, 'write');
     if (deps.store.readOnly) throw errors.readOnlyStorage(deps.store.description);
     const length = c.req.header('content-length');
     const chunked = /\bchunked\b/i.test(c.req.header('transfer-encoding') ?? '');

@@ -14,7 +14,8 @@ let client: RPCClient;
 
 beforeAll(async () => {
   server = await startTaskServer({
-    env: { STILLFRAME_ACCESS_KEYS: `${KEY_ID}:${SECRET},other:other-secret` },
+    // test-bucket is public-read: the outputs are read back anonymously below.
+    env: { STILLFRAME_ACCESS_KEYS: `${KEY_ID}:${SECRET},other:other-secret`, STILLFRAME_BUCKET_ACL: 'test-bucket:public-read' },
     objects: { 'test-bucket/video-demo/Winemaking.mov': await fixture({ container: 'mov', codec: 'h264', seconds: 4 }) },
   });
   client = new RPCClient({ accessKeyId: KEY_ID, accessKeySecret: SECRET, endpoint: server.url, apiVersion: '2020-09-30' });
