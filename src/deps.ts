@@ -12,7 +12,8 @@ import { createMediaEndpoint, routeMedia, type MediaEndpoint } from './media/med
 import { createFfmpegRunner, type FfmpegRunner } from './media/runner.js';
 import { openStore, outputStoreOf, rangeFetcher } from './source/open-store.js';
 import type { ObjectStore } from './source/store.js';
-import { createTaskService, type TaskService } from './tasks/service.js';
+import { createRedisTaskService } from './tasks/redis-service.js';
+import { createTaskService, type TaskService, type TaskServiceDeps } from './tasks/service.js';
 
 export interface Deps {
   config: Config;
@@ -99,7 +100,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     limits: { ...config.limits },
     quality: config.quality,
   });
-  const tasks = await createTaskService({
+  const taskDeps: TaskServiceDeps = {
     store,
     capture,
     runner,
@@ -115,7 +116,12 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     strategy: config.tasks.strategy,
     webhooks: config.webhooks,
     onFfmpegSpawn: () => spawns.inc({ tool: 'ffmpeg' }),
-  });
+  };
+  // Scale-out: with a Redis URL, records and the queue are shared by every node (README "Scale-out").
+  const { scale } = config;
+  const tasks = scale.redisUrl
+    ? await createRedisTaskService(taskDeps, { url: scale.redisUrl, role: scale.role, lockMs: scale.lockMs, prefix: scale.redisPrefix })
+    : await createTaskService(taskDeps);
   // The spec's sample requests name this project: with sample media on, they work as written.
   if (config.demoMedia) await tasks.ensureProject('test-project', 'Sample project for the IMM frame-capture examples');
   let draining = false;

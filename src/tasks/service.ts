@@ -46,17 +46,20 @@ export interface TaskServiceDeps {
   onFfmpegSpawn?: () => void;
 }
 
+/** Reads answer synchronously from the embedded journal and asynchronously from Redis (redis-service.ts). */
+type Awaitable<T> = T | Promise<T>;
+
 export interface TaskService {
   createProject(request: CreateProjectRequest): Promise<ProjectRecord>;
-  getProject(name: string): ProjectRecord;
-  listProjects(request: ListRequest & { prefix: string | undefined }): { projects: ProjectRecord[]; nextToken: string };
+  getProject(name: string): Awaitable<ProjectRecord>;
+  listProjects(request: ListRequest & { prefix: string | undefined }): Awaitable<{ projects: ProjectRecord[]; nextToken: string }>;
   deleteProject(name: string): Promise<void>;
   /** Creates the project if missing (sample setups). */
   ensureProject(name: string, description?: string): Promise<void>;
   /** Validates what needs I/O (project, sources, output buckets), journals, queues. */
   submit(params: Record<string, unknown>): Promise<TaskRecord>;
-  getTask(projectName: string, taskId: string): TaskRecord;
-  listTasks(request: ListTasksRequest): { tasks: TaskRecord[]; nextToken: string };
+  getTask(projectName: string, taskId: string): Awaitable<TaskRecord>;
+  listTasks(request: ListTasksRequest): Awaitable<{ tasks: TaskRecord[]; nextToken: string }>;
   /** Resolves when no task is queued or running (tests, CLI). */
   idle(): Promise<void>;
   /** Stop starting queued tasks (graceful shutdown): they stay journaled and run after the restart. */
@@ -66,7 +69,7 @@ export interface TaskService {
   readonly queued: number;
 }
 
-const newEventId = () => `${randomBytes(2).toString('hex').toUpperCase().slice(0, 3)}-${randomBytes(8).toString('base64url').slice(0, 11)}`;
+export const newEventId = () => `${randomBytes(2).toString('hex').toUpperCase().slice(0, 3)}-${randomBytes(8).toString('base64url').slice(0, 11)}`;
 
 /** Opaque list cursor: the offset, so a client cannot tell it is one. */
 const encodeToken = (offset: number) => Buffer.from(`o:${offset}`).toString('base64url');
@@ -75,6 +78,130 @@ function decodeToken(token: string | undefined): number {
   const m = /^o:(\d+)$/.exec(Buffer.from(token, 'base64url').toString('utf8'));
   if (!m) throw errors.invalidArgument('Expected a NextToken from a previous response for NextToken.');
   return Number(m[1]);
+}
+
+// Shared with the Redis-backed service (redis-service.ts): one validation, one listing order, one pipeline.
+
+export function pageOf<T>(items: T[], request: ListRequest): { items: T[]; nextToken: string } {
+  const offset = decodeToken(request.nextToken);
+  const slice = items.slice(offset, offset + request.maxResults);
+  return { items: slice, nextToken: offset + slice.length < items.length ? encodeToken(offset + slice.length) : '' };
+}
+
+/** ListTasks' filters and order over one project's tasks. */
+export function selectTasks(tasks: Iterable<TaskRecord>, request: ListTasksRequest): TaskRecord[] {
+  const key = request.sort;
+  return [...tasks]
+    .filter((t) => t.ProjectName === request.projectName)
+    .filter((t) => !request.taskTypes?.length || request.taskTypes.includes(t.TaskType))
+    .filter((t) => !request.status || t.Status === request.status)
+    .filter((t) => Object.entries(request.tagSelector).every(([k, v]) => t.Tags[k] === v))
+    .sort((a, b) => {
+      const cmp = (a[key] ?? '').localeCompare(b[key] ?? '') || a.TaskId.localeCompare(b.TaskId);
+      return request.order === 'asc' ? cmp : -cmp;
+    });
+}
+
+async function bucketExists(outputStore: ObjectStore, bucket: string): Promise<boolean> {
+  try {
+    await outputStore.stat(bucket, '.stillframe-bucket-check');
+    return true;
+  } catch (err) {
+    if (err instanceof AppError && err.code === 'NoSuchBucket') return false;
+    if (err instanceof AppError && err.status === 404) return true;
+    throw err;
+  }
+}
+
+/** The checks that need I/O, so that an accepted task can only fail for reasons found at run time. */
+export async function validateResources(store: ObjectStore, outputStore: ObjectStore, request: ConvertTaskRequest, createdAt: Date) {
+  for (const source of request.sources) {
+    try {
+      const stat = await store.stat(source.bucket, source.key);
+      if (stat.size === 0) throw errors.invalidArgument(`${source.field}.URI: ${source.uri} is empty.`);
+    } catch (err) {
+      if (err instanceof AppError && err.status === 404) throw errors.resourceNotFound(`${source.field}.URI: ${source.uri} does not exist.`);
+      throw err;
+    }
+  }
+  if (outputStore.readOnly) {
+    throw errors.invalidArgument(`Targets: outputs cannot be written to ${outputStore.description}, which is read-only: set STILLFRAME_OUTPUT_STORAGE.`);
+  }
+  const checked = new Set<string>();
+  for (const source of request.sources) {
+    for (const spec of request.snapshots) {
+      const { bucket } = outputUri(spec, source, { index: 1, createdAt, sourceModified: createdAt, tags: request.tags });
+      if (checked.has(bucket)) continue;
+      checked.add(bucket);
+      if (!(await bucketExists(outputStore, bucket))) throw errors.resourceNotFound(`${spec.field}.URI: the bucket "${bucket}" does not exist.`);
+    }
+  }
+}
+
+/** A new accepted task's record (Status Running, no outputs yet). */
+export function newTaskRecord(request: ConvertTaskRequest, createdAt: Date): TaskRecord {
+  return {
+    ProjectName: request.projectName,
+    TaskId: `MediaConvert-${randomUUID()}`,
+    TaskType: 'MediaConvert',
+    EventId: newEventId(),
+    Status: 'Running',
+    Code: '',
+    Message: '',
+    CreateTime: createdAt.toISOString(),
+    Progress: 0,
+    ...(request.userData !== undefined && { UserData: request.userData }),
+    Tags: request.tags,
+    Definition: request.definition,
+    ...(request.topic !== undefined && { Topic: request.topic }),
+    Outputs: [],
+    Notified: false,
+    Attempts: 0,
+  };
+}
+
+/** What executeTask needs from the service's deps; `extracted` counts frames by decoding path. */
+export function executeDepsOf(
+  deps: TaskServiceDeps,
+  outputStore: ObjectStore,
+  extracted: { inc(labels: Record<string, string>, by?: number): void },
+): Parameters<typeof executeTask>[0] {
+  return {
+    store: deps.store,
+    outputStore,
+    capture: deps.capture,
+    runner: deps.runner,
+    limiter: deps.limiter,
+    quality: deps.quality,
+    maxFramesPerTask: deps.limits.maxFramesPerTask,
+    ffmpegTimeoutMs: deps.ffmpegTimeoutMs,
+    strategy: deps.strategy,
+    log: deps.log,
+    onSpawn: deps.onFfmpegSpawn,
+    onReport(report, frames) {
+      extracted.inc({ path: report.strategy }, frames - report.fallbacks);
+      if (report.fallbacks) extracted.inc({ path: 'fallback' }, report.fallbacks);
+    },
+  };
+}
+
+/** The IMM completion message of a finished task. */
+export function completionMessage(task: TaskRecord) {
+  const definition = task.Definition;
+  return immMessage(task.TaskType, `acs:imm::stillframe:project/${task.ProjectName}/task/${task.TaskId}`, {
+    ProjectName: task.ProjectName,
+    TaskId: task.TaskId,
+    TaskType: task.TaskType,
+    Status: task.Status,
+    Code: task.Code,
+    Message: task.Message,
+    StartTime: task.StartTime,
+    EndTime: task.EndTime,
+    UserData: task.UserData ?? '',
+    Sources: definition.Sources,
+    Targets: definition.Targets,
+    Outputs: task.Outputs,
+  });
 }
 
 export async function createTaskService(deps: TaskServiceDeps): Promise<TaskService> {
@@ -132,23 +259,7 @@ export async function createTaskService(deps: TaskServiceDeps): Promise<TaskServ
       // The same parser as at submission: what was valid then is the plan now.
       const request = parseConvertTask(task.Definition, deps.limits, new Date(task.CreateTime));
       await executeTask(
-        {
-          store,
-          outputStore,
-          capture: deps.capture,
-          runner: deps.runner,
-          limiter: deps.limiter,
-          quality: deps.quality,
-          maxFramesPerTask: deps.limits.maxFramesPerTask,
-          ffmpegTimeoutMs: deps.ffmpegTimeoutMs,
-          strategy: deps.strategy,
-          log,
-          onSpawn: deps.onFfmpegSpawn,
-          onReport(report, frames) {
-            extracted.inc({ path: report.strategy }, frames - report.fallbacks);
-            if (report.fallbacks) extracted.inc({ path: 'fallback' }, report.fallbacks);
-          },
-        },
+        executeDepsOf(deps, outputStore, extracted),
         {
           taskId: id,
           request,
@@ -197,22 +308,7 @@ export async function createTaskService(deps: TaskServiceDeps): Promise<TaskServ
     const task = journal.tasks.get(id);
     if (!task || task.Notified || task.Status === 'Running') return;
     if (task.Topic) {
-      const definition = task.Definition;
-      const message = immMessage(task.TaskType, `acs:imm::stillframe:project/${task.ProjectName}/task/${task.TaskId}`, {
-        ProjectName: task.ProjectName,
-        TaskId: task.TaskId,
-        TaskType: task.TaskType,
-        Status: task.Status,
-        Code: task.Code,
-        Message: task.Message,
-        StartTime: task.StartTime,
-        EndTime: task.EndTime,
-        UserData: task.UserData ?? '',
-        Sources: definition.Sources,
-        Targets: definition.Targets,
-        Outputs: task.Outputs,
-      });
-      await notifier.deliver(task.Topic, message, closing.signal);
+      await notifier.deliver(task.Topic, completionMessage(task), closing.signal);
       // Interrupted by shutdown: leave it un-notified, so the restart delivers it.
       if (closing.signal.aborted) return;
     }
@@ -228,49 +324,6 @@ export async function createTaskService(deps: TaskServiceDeps): Promise<TaskServ
   const sweeper = setInterval(() => void journal.sweep().catch((err: unknown) => log.error('task journal sweep failed', { err })), 3_600_000);
   sweeper.unref();
   queueMicrotask(pump);
-
-  async function bucketExists(bucket: string): Promise<boolean> {
-    try {
-      await outputStore.stat(bucket, '.stillframe-bucket-check');
-      return true;
-    } catch (err) {
-      if (err instanceof AppError && err.code === 'NoSuchBucket') return false;
-      if (err instanceof AppError && err.status === 404) return true;
-      throw err;
-    }
-  }
-
-  /** The checks that need I/O, so that an accepted task can only fail for reasons found at run time. */
-  async function validateResources(request: ConvertTaskRequest, createdAt: Date) {
-    requireProject(request.projectName);
-    for (const source of request.sources) {
-      try {
-        const stat = await store.stat(source.bucket, source.key);
-        if (stat.size === 0) throw errors.invalidArgument(`${source.field}.URI: ${source.uri} is empty.`);
-      } catch (err) {
-        if (err instanceof AppError && err.status === 404) throw errors.resourceNotFound(`${source.field}.URI: ${source.uri} does not exist.`);
-        throw err;
-      }
-    }
-    if (outputStore.readOnly) {
-      throw errors.invalidArgument(`Targets: outputs cannot be written to ${outputStore.description}, which is read-only: set STILLFRAME_OUTPUT_STORAGE.`);
-    }
-    const checked = new Set<string>();
-    for (const source of request.sources) {
-      for (const spec of request.snapshots) {
-        const { bucket } = outputUri(spec, source, { index: 1, createdAt, sourceModified: createdAt, tags: request.tags });
-        if (checked.has(bucket)) continue;
-        checked.add(bucket);
-        if (!(await bucketExists(bucket))) throw errors.resourceNotFound(`${spec.field}.URI: the bucket "${bucket}" does not exist.`);
-      }
-    }
-  }
-
-  function page<T>(items: T[], request: ListRequest): { items: T[]; nextToken: string } {
-    const offset = decodeToken(request.nextToken);
-    const slice = items.slice(offset, offset + request.maxResults);
-    return { items: slice, nextToken: offset + slice.length < items.length ? encodeToken(offset + slice.length) : '' };
-  }
 
   const service: TaskService = {
     async createProject(request) {
@@ -295,7 +348,7 @@ export async function createTaskService(deps: TaskServiceDeps): Promise<TaskServ
       const all = [...journal.projects.values()]
         .filter((p) => !request.prefix || p.ProjectName.startsWith(request.prefix))
         .sort((a, b) => a.ProjectName.localeCompare(b.ProjectName));
-      const { items, nextToken } = page(all, request);
+      const { items, nextToken } = pageOf(all, request);
       return { projects: items, nextToken };
     },
     async deleteProject(name) {
@@ -314,25 +367,9 @@ export async function createTaskService(deps: TaskServiceDeps): Promise<TaskServ
       if (closed) throw errors.saturated(5);
       const createdAt = new Date();
       const request = parseConvertTask(params, deps.limits, createdAt);
-      await validateResources(request, createdAt);
-      const task: TaskRecord = {
-        ProjectName: request.projectName,
-        TaskId: `MediaConvert-${randomUUID()}`,
-        TaskType: 'MediaConvert',
-        EventId: newEventId(),
-        Status: 'Running',
-        Code: '',
-        Message: '',
-        CreateTime: createdAt.toISOString(),
-        Progress: 0,
-        ...(request.userData !== undefined && { UserData: request.userData }),
-        Tags: request.tags,
-        Definition: request.definition,
-        ...(request.topic !== undefined && { Topic: request.topic }),
-        Outputs: [],
-        Notified: false,
-        Attempts: 0,
-      };
+      requireProject(request.projectName);
+      await validateResources(store, outputStore, request, createdAt);
+      const task = newTaskRecord(request, createdAt);
       // Durable before the TaskId leaves the server: an accepted task survives any crash after this.
       await journal.putTask(task);
       log.info('task accepted', { taskId: task.TaskId, project: task.ProjectName, sources: request.sources.length, snapshots: request.snapshots.length });
@@ -348,17 +385,7 @@ export async function createTaskService(deps: TaskServiceDeps): Promise<TaskServ
     },
     listTasks(request) {
       requireProject(request.projectName);
-      const key = request.sort;
-      const all = [...journal.tasks.values()]
-        .filter((t) => t.ProjectName === request.projectName)
-        .filter((t) => !request.taskTypes?.length || request.taskTypes.includes(t.TaskType))
-        .filter((t) => !request.status || t.Status === request.status)
-        .filter((t) => Object.entries(request.tagSelector).every(([k, v]) => t.Tags[k] === v))
-        .sort((a, b) => {
-          const cmp = (a[key] ?? '').localeCompare(b[key] ?? '') || a.TaskId.localeCompare(b.TaskId);
-          return request.order === 'asc' ? cmp : -cmp;
-        });
-      const { items, nextToken } = page(all, request);
+      const { items, nextToken } = pageOf(selectTasks(journal.tasks.values(), request), request);
       return { tasks: items, nextToken };
     },
     idle() {

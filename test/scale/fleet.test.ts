@@ -1,0 +1,167 @@
+// Scale-out (STILLFRAME_REDIS_URL): a real redis-server and two real stillframe processes sharing one
+// storage directory. Tasks submitted to node A run on both nodes, node B answers GetTask for them, and a
+// SIGKILL of node B mid-task leaves every task Succeeded exactly once, each output present once and whole.
+import { copyFile, mkdir, readdir } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import sharp from 'sharp';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { fixture } from '../support/fixtures.js';
+import { slowFfmpeg, waitFor } from '../support/slow-ffmpeg.js';
+import { cleanup, findBinary, logLines, rpc, startNode, startRedis, tempDir } from './harness.js';
+
+const TASKS = 30;
+const FRAMES = 4; // Interval 2 s over an 8 s video: 0, 2, 4, 6 s
+const VIDEO = { container: 'mp4', codec: 'h264', fps: 25, seconds: 8, gop: 25 } as const;
+
+afterAll(cleanup);
+
+const redisServer = findBinary('redis-server', '/usr/bin/redis-server');
+if (!redisServer) console.warn('SKIPPED: the two-node tests need redis-server (apt-get install redis-server; .ci/run installs it)');
+
+describe('scale-out settings', () => {
+  it('roles other than all need Redis; the embedded default needs nothing', () => {
+    expect(loadConfig({}).scale).toEqual({ redisUrl: undefined, role: 'all', lockMs: 30_000, redisPrefix: 'stillframe' });
+    expect(() => loadConfig({ STILLFRAME_ROLE: 'worker' })).toThrow(/STILLFRAME_REDIS_URL/);
+    expect(() => loadConfig({ STILLFRAME_REDIS_URL: 'http://x' })).toThrow(/redis:\/\//);
+    expect(loadConfig({ STILLFRAME_REDIS_URL: 'redis://127.0.0.1:6379/2', STILLFRAME_ROLE: 'api' }).scale.role).toBe('api');
+  });
+});
+
+describe.skipIf(!redisServer)('two nodes, one Redis', () => {
+  it('shares tasks across nodes and survives a SIGKILLed worker with every task done exactly once', async () => {
+    const redis = await startRedis();
+    const root = await tempDir('fleet');
+    await mkdir(join(root, 'media'), { recursive: true });
+    await copyFile(await fixture(VIDEO), join(root, 'media', 'v.mp4'));
+    const slow = await slowFfmpeg();
+    const shared = {
+      STILLFRAME_STORAGE: `file://${root}`,
+      STILLFRAME_REDIS_URL: redis.url,
+      STILLFRAME_REDIS_LOCK_MS: '2000',
+      STILLFRAME_TASK_CONCURRENCY: '2',
+      STILLFRAME_TASK_STRATEGY: 'pass',
+    };
+    // A decodes at full speed; B reads at real-time speed (its tasks last ~6 s), so it is mid-task when killed.
+    const [a, b] = await Promise.all([
+      startNode({ ...shared, STILLFRAME_STATE_DIR: join(root, '.a') }),
+      startNode({ ...shared, STILLFRAME_STATE_DIR: join(root, '.b'), STILLFRAME_FFMPEG: slow.path }),
+    ]);
+    expect((await rpc(a.url, 'CreateProject', { ProjectName: 'fleet' })).Project?.ProjectName).toBe('fleet');
+    // B sees the project A created.
+    expect((await rpc(b.url, 'GetProject', { ProjectName: 'fleet' })).Project?.ProjectName).toBe('fleet');
+
+    const ids: string[] = [];
+    for (let i = 0; i < TASKS; i++) {
+      const res = await rpc(a.url, 'CreateMediaConvertTask', {
+        ProjectName: 'fleet',
+        Sources: [{ URI: 'oss://media/v.mp4' }],
+        Targets: [{ Image: { Snapshots: [{ Format: 'jpg', Interval: 2, Width: 64, URI: `oss://media/out/${i}/{index}.jpg` }] } }],
+      });
+      expect(res.TaskId, JSON.stringify(res)).toMatch(/^MediaConvert-/);
+      ids.push(res.TaskId as string);
+    }
+    // Any node answers for any task.
+    for (const id of ids) expect((await rpc(b.url, 'GetTask', { ProjectName: 'fleet', TaskId: id, TaskType: 'MediaConvert' })).TaskId).toBe(id);
+    const listed = await rpc(b.url, 'ListTasks', { ProjectName: 'fleet', MaxResults: 100 });
+    expect((listed.Tasks as unknown[]).length).toBe(TASKS);
+
+    // SIGKILL B while it runs a task (its ffmpeg is mid-read).
+    await waitFor(async () => logLines(b.output(), 'task started').length > 0 && (await slow.pids()).length > 0, 20_000);
+    await new Promise((r) => setTimeout(r, 800));
+    const startedOnB = new Set(logLines(b.output(), 'task started').map((l) => l.taskId as string));
+    const finishedOnB = new Set(logLines(b.output(), 'task finished').map((l) => l.taskId as string));
+    const interrupted = [...startedOnB].filter((id) => !finishedOnB.has(id));
+    expect(interrupted.length).toBeGreaterThan(0);
+    b.child.kill('SIGKILL');
+    for (const pid of await slow.pids()) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {}
+    }
+
+    // The API stays up on A, and A finishes everything, including B's interrupted tasks (stalled-job recovery).
+    const done = new Map<string, Record<string, any>>();
+    await waitFor(async () => {
+      for (const id of ids) {
+        if (done.has(id)) continue;
+        const task = await rpc(a.url, 'GetTask', { ProjectName: 'fleet', TaskId: id, TaskType: 'MediaConvert' });
+        if (task.Status && task.Status !== 'Running') done.set(id, task);
+      }
+      return done.size === TASKS;
+    }, 45_000);
+
+    const startedOnA = new Set(logLines(a.output(), 'task started').map((l) => l.taskId as string));
+    expect(startedOnA.size).toBeGreaterThan(0);
+    expect(startedOnB.size).toBeGreaterThan(0);
+    for (const id of interrupted) expect(startedOnA.has(id), `interrupted ${id} was rerun on A`).toBe(true);
+
+    for (const [i, id] of ids.entries()) {
+      const task = done.get(id)!;
+      expect(task.Status, `${id} ${task.Code}: ${task.Message}`).toBe('Succeeded');
+      const uris = (task.Outputs as { URI: string }[]).map((o) => o.URI).sort();
+      expect(uris).toEqual(Array.from({ length: FRAMES }, (_, n) => `oss://media/out/${i}/${n + 1}.jpg`).sort());
+      // Each output exists once and whole; no stray temporaries became objects.
+      const names = (await readdir(join(root, 'media', 'out', String(i)))).filter((n) => !n.startsWith('.')).sort();
+      expect(names).toEqual(Array.from({ length: FRAMES }, (_, n) => `${n + 1}.jpg`).sort());
+      for (const name of names) await sharp(join(root, 'media', 'out', String(i), name), { failOn: 'truncated' }).raw().toBuffer();
+    }
+    // Every task ended once, fleet-wide: A logged one "task finished" per task (B's log ends at the kill).
+    const finishedOnA = logLines(a.output(), 'task finished').map((l) => l.taskId as string);
+    const finishedAnywhere = [...finishedOnA, ...finishedOnB];
+    expect(new Set(finishedAnywhere).size).toBe(TASKS);
+    expect(finishedAnywhere.length).toBe(TASKS);
+  }, 90_000);
+});
+
+describe.skipIf(!redisServer)('roles', () => {
+  it('an api node accepts and answers tasks but runs none; a worker node runs them', async () => {
+    const redis = await startRedis();
+    const root = await tempDir('roles');
+    await mkdir(join(root, 'media'), { recursive: true });
+    await copyFile(await fixture(VIDEO), join(root, 'media', 'v.mp4'));
+    // Completion webhooks: one POST per task, from the node that ran it.
+    const hooks: Record<string, any>[] = [];
+    const hookServer = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        hooks.push(JSON.parse(body) as Record<string, any>);
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((r) => hookServer.listen(0, '127.0.0.1', r));
+    const hookUrl = `http://127.0.0.1:${(hookServer.address() as AddressInfo).port}/hook`;
+    const shared = { STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_REDIS_URL: redis.url, STILLFRAME_WEBHOOKS: `done=${hookUrl}` };
+    const api = await startNode({ ...shared, STILLFRAME_ROLE: 'api', STILLFRAME_STATE_DIR: join(root, '.api') });
+    await rpc(api.url, 'CreateProject', { ProjectName: 'roles' });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await rpc(api.url, 'CreateMediaConvertTask', {
+        ProjectName: 'roles',
+        Sources: [{ URI: 'oss://media/v.mp4' }],
+        Targets: [{ Image: { Snapshots: [{ Format: 'jpg', StartTime: i, Number: 1, URI: `oss://media/roles/${i}.jpg` }] } }],
+        Notification: { MNS: { TopicName: 'done' } },
+      });
+      ids.push(res.TaskId as string);
+    }
+    // No worker yet: the tasks wait in the queue.
+    await new Promise((r) => setTimeout(r, 500));
+    for (const id of ids) expect((await rpc(api.url, 'GetTask', { ProjectName: 'roles', TaskId: id, TaskType: 'MediaConvert' })).Status).toBe('Running');
+    const worker = await startNode({ ...shared, STILLFRAME_ROLE: 'worker', STILLFRAME_STATE_DIR: join(root, '.worker') });
+    await waitFor(async () => {
+      const listed = await rpc(api.url, 'ListTasks', { ProjectName: 'roles', Status: 'Succeeded' });
+      return (listed.Tasks as unknown[]).length === ids.length;
+    }, 30_000);
+    expect(logLines(api.output(), 'task started')).toHaveLength(0);
+    expect(new Set(logLines(worker.output(), 'task started').map((l) => l.taskId))).toEqual(new Set(ids));
+    await waitFor(async () => hooks.length >= ids.length, 10_000);
+    await new Promise((r) => setTimeout(r, 300));
+    hookServer.close();
+    const notified = hooks.map((h) => JSON.parse(h.content as string) as Record<string, any>);
+    expect(notified.map((m) => m.TaskId).sort()).toEqual([...ids].sort());
+    expect(notified.every((m) => m.Status === 'Succeeded')).toBe(true);
+  }, 60_000);
+});
