@@ -479,7 +479,6 @@ export async function* decodeSeeks(options: SeeksOptions): AsyncGenerator<Decode
     args.push('-t', secs(pts - index.pts[key]! + 30), ...inputArgs(options.input));
   }
   wanted.forEach((i, n) => {
-    const e = tolerance(index, i);
     args.push(
       '-map', `${n}:${video.index}`,
       '-vf', `select='${selectExpression(index, [i])}',${geometry.filter}`,

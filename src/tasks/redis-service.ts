@@ -13,14 +13,14 @@
 // {p}:task:<id>:uris (set, dedup), {p}:tasks:<project> (zset TaskId by CreateTime).
 import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
-import { AppError, errors, toAppError } from '../errors.js';
-import { AbortedError } from '../media/run.js';
+import { AppError, errors } from '../errors.js';
 import { parseConvertTask } from '../process/imm-request.js';
 import type { OutputRecord, ProjectRecord, TaskRecord } from './journal.js';
 import { createNotifier } from './notifier.js';
 import {
+  attemptTask,
   completionMessage,
-  executeDepsOf,
+  newProjectRecord,
   newTaskRecord,
   pageOf,
   selectTasks,
@@ -28,7 +28,6 @@ import {
   type TaskService,
   type TaskServiceDeps,
 } from './service.js';
-import { executeTask } from './execute.js';
 
 export interface RedisTaskOptions {
   url: string;
@@ -156,43 +155,25 @@ export async function createRedisTaskService(deps: TaskServiceDeps, options: Red
     if (!task || task.Status !== 'Running') return; // deleted, or finished by an earlier attempt
     const controller = new AbortController();
     running.set(id, controller);
-    const signal = controller.signal;
     const attempts = await redis.hincrby(k.task(id), 'Attempts', 1);
     await redis.hsetnx(k.task(id), 'StartTime', new Date().toISOString());
     log.info('task started', { taskId: id, project: task.ProjectName, attempt: attempts, job: job.id });
-    let lastProgress = task.Progress;
-    let lastWrite = 0;
     try {
-      const request = parseConvertTask(task.Definition, deps.limits, new Date(task.CreateTime));
-      await executeTask(executeDepsOf(deps, outputStore, extracted), {
-        taskId: id,
-        request,
-        createdAt: new Date(task.CreateTime),
-        done: new Set(task.Outputs.map((o) => o.URI)),
-        signal,
-        onProgress(percent) {
-          if (percent <= lastProgress) return;
-          lastProgress = percent;
-          const now = Date.now();
-          if (now - lastWrite < 200) return;
-          lastWrite = now;
-          void redis.eval(PROGRESS, 1, k.task(id), String(percent)).catch(() => undefined);
-        },
-        onOutput: async (output) => {
-          await redis.eval(ADD_OUTPUT, 3, k.uris(id), k.out(id), k.task(id), output.URI, JSON.stringify(output));
+      const { result, progress } = await attemptTask(deps, outputStore, extracted, task, {
+        signal: controller.signal,
+        closing: () => closed,
+        record: {
+          progress(percent, persist) {
+            if (persist) void redis.eval(PROGRESS, 1, k.task(id), String(percent)).catch(() => undefined);
+          },
+          output: async (output) => {
+            await redis.eval(ADD_OUTPUT, 3, k.uris(id), k.out(id), k.task(id), output.URI, JSON.stringify(output));
+          },
         },
       });
-      await finish(id, { Status: 'Succeeded', Code: '', Message: '' }, 100);
-    } catch (err) {
-      if (signal.aborted && closed) {
-        // Shutting down: BullMQ retries the job (attempts), here or on another node.
-        log.info('task interrupted by shutdown', { taskId: id });
-        throw new Error('interrupted by shutdown');
-      }
-      const appError = err instanceof AbortedError ? new AppError(400, 'TaskCanceled', 'The task was canceled.') : toAppError(err);
-      if (appError.status >= 500) log.error('task failed', { taskId: id, err: appError.cause ?? err });
-      else log.info('task failed', { taskId: id, code: appError.code, message: appError.message });
-      await finish(id, { Status: 'Failed', Code: appError.code, Message: appError.message }, lastProgress);
+      // Interrupted by shutdown: failing the job makes BullMQ retry it (attempts), here or on another node.
+      if (result === 'interrupted') throw new Error('interrupted by shutdown');
+      await finish(id, result, progress);
     } finally {
       running.delete(id);
     }
@@ -220,16 +201,7 @@ export async function createRedisTaskService(deps: TaskServiceDeps, options: Red
 
   const service: TaskService = {
     async createProject(request) {
-      const now = new Date().toISOString();
-      const project: ProjectRecord = {
-        ProjectName: request.projectName,
-        ...(request.description !== undefined && { Description: request.description }),
-        ...(request.serviceRole !== undefined && { ServiceRole: request.serviceRole }),
-        ...(request.templateId !== undefined && { TemplateId: request.templateId }),
-        Tags: request.tags,
-        CreateTime: now,
-        UpdateTime: now,
-      };
+      const project = newProjectRecord(request);
       const created = await redis.set(k.project(request.projectName), JSON.stringify(project), 'NX');
       if (created !== 'OK') throw errors.resourceAlreadyExists(`ProjectName: the project "${request.projectName}" already exists.`);
       await redis.zadd(k.projects, 0, request.projectName);

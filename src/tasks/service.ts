@@ -22,7 +22,7 @@ import {
 import type { ObjectStore } from '../source/store.js';
 import { executeTask } from './execute.js';
 import type { ExtractContext } from './extract.js';
-import { Journal, type ProjectRecord, type TaskRecord } from './journal.js';
+import { Journal, type OutputRecord, type ProjectRecord, type TaskRecord } from './journal.js';
 import { createNotifier, immMessage, type NotifierOptions } from './notifier.js';
 
 export interface TaskServiceDeps {
@@ -160,29 +160,95 @@ export function newTaskRecord(request: ConvertTaskRequest, createdAt: Date): Tas
   };
 }
 
-/** What executeTask needs from the service's deps; `extracted` counts frames by decoding path. */
-export function executeDepsOf(
+/** A new project's record. */
+export function newProjectRecord(request: CreateProjectRequest): ProjectRecord {
+  const now = new Date().toISOString();
+  return {
+    ProjectName: request.projectName,
+    ...(request.description !== undefined && { Description: request.description }),
+    ...(request.serviceRole !== undefined && { ServiceRole: request.serviceRole }),
+    ...(request.templateId !== undefined && { TemplateId: request.templateId }),
+    Tags: request.tags,
+    CreateTime: now,
+    UpdateTime: now,
+  };
+}
+
+type TaskResult = Pick<TaskRecord, 'Status' | 'Code' | 'Message'>;
+
+/** Where one attempt of a task records what it does (the embedded journal, or Redis). */
+export interface AttemptRecorder {
+  /** Every forward step; `persist` at most every 200 ms, since progress is cheap to lose. */
+  progress(percent: number, persist: boolean): void;
+  output(output: OutputRecord): Promise<void>;
+}
+
+/**
+ * One attempt of a task through the shared pipeline, the same for both services: the plan re-parsed
+ * with the parser that accepted it, frames extracted and written, errors mapped to the task's result.
+ * 'interrupted' = shutdown aborted it: the task stays Running and runs again (after the restart, or on
+ * another node).
+ */
+export async function attemptTask(
   deps: TaskServiceDeps,
   outputStore: ObjectStore,
   extracted: { inc(labels: Record<string, string>, by?: number): void },
-): Parameters<typeof executeTask>[0] {
-  return {
-    store: deps.store,
-    outputStore,
-    capture: deps.capture,
-    runner: deps.runner,
-    limiter: deps.limiter,
-    quality: deps.quality,
-    maxFramesPerTask: deps.limits.maxFramesPerTask,
-    ffmpegTimeoutMs: deps.ffmpegTimeoutMs,
-    strategy: deps.strategy,
-    log: deps.log,
-    onSpawn: deps.onFfmpegSpawn,
-    onReport(report, frames) {
-      extracted.inc({ path: report.strategy }, frames - report.fallbacks);
-      if (report.fallbacks) extracted.inc({ path: 'fallback' }, report.fallbacks);
-    },
-  };
+  task: TaskRecord,
+  run: { signal: AbortSignal; closing: () => boolean; record: AttemptRecorder },
+): Promise<{ result: TaskResult | 'interrupted'; progress: number }> {
+  const { log } = deps;
+  const id = task.TaskId;
+  let progress = task.Progress;
+  let lastWrite = 0;
+  try {
+    // The same parser as at submission: what was valid then is the plan now.
+    const request = parseConvertTask(task.Definition, deps.limits, new Date(task.CreateTime));
+    await executeTask(
+      {
+        store: deps.store,
+        outputStore,
+        capture: deps.capture,
+        runner: deps.runner,
+        limiter: deps.limiter,
+        quality: deps.quality,
+        maxFramesPerTask: deps.limits.maxFramesPerTask,
+        ffmpegTimeoutMs: deps.ffmpegTimeoutMs,
+        strategy: deps.strategy,
+        log,
+        onSpawn: deps.onFfmpegSpawn,
+        onReport(report, frames) {
+          extracted.inc({ path: report.strategy }, frames - report.fallbacks);
+          if (report.fallbacks) extracted.inc({ path: 'fallback' }, report.fallbacks);
+        },
+      },
+      {
+        taskId: id,
+        request,
+        createdAt: new Date(task.CreateTime),
+        done: new Set(task.Outputs.map((o) => o.URI)),
+        signal: run.signal,
+        onProgress(percent) {
+          if (percent <= progress) return;
+          progress = percent;
+          const now = Date.now();
+          const persist = now - lastWrite >= 200;
+          if (persist) lastWrite = now;
+          run.record.progress(percent, persist);
+        },
+        onOutput: (output) => run.record.output(output),
+      },
+    );
+    return { result: { Status: 'Succeeded', Code: '', Message: '' }, progress: 100 };
+  } catch (err) {
+    if (run.signal.aborted && run.closing()) {
+      log.info('task interrupted by shutdown', { taskId: id });
+      return { result: 'interrupted', progress };
+    }
+    const appError = err instanceof AbortedError ? new AppError(400, 'TaskCanceled', 'The task was canceled.') : toAppError(err);
+    if (appError.status >= 500) log.error('task failed', { taskId: id, err: appError.cause ?? err });
+    else log.info('task failed', { taskId: id, code: appError.code, message: appError.message });
+    return { result: { Status: 'Failed', Code: appError.code, Message: appError.message }, progress };
+  }
 }
 
 /** The IMM completion message of a finished task. */
@@ -253,49 +319,22 @@ export async function createTaskService(deps: TaskServiceDeps): Promise<TaskServ
     const started = new Date();
     await journal.patchTask(id, { StartTime: task.StartTime ?? started.toISOString(), Attempts: task.Attempts + 1 }, true);
     log.info('task started', { taskId: id, project: task.ProjectName, attempt: task.Attempts });
-    let lastProgress = task.Progress;
-    let lastWrite = 0;
-    try {
-      // The same parser as at submission: what was valid then is the plan now.
-      const request = parseConvertTask(task.Definition, deps.limits, new Date(task.CreateTime));
-      await executeTask(
-        executeDepsOf(deps, outputStore, extracted),
-        {
-          taskId: id,
-          request,
-          createdAt: new Date(task.CreateTime),
-          done: new Set(task.Outputs.map((o) => o.URI)),
-          signal,
-          onProgress(percent) {
-            if (percent <= lastProgress) return;
-            lastProgress = percent;
-            // Progress is cheap to lose: written without fsync, at most every 200 ms.
-            const now = Date.now();
-            if (now - lastWrite >= 200) {
-              lastWrite = now;
-              void journal.patchTask(id, { Progress: percent }, false);
-            } else {
-              task.Progress = percent;
-            }
-          },
-          onOutput: (output) => journal.addOutput(id, output),
+    const { result } = await attemptTask(deps, outputStore, extracted, task, {
+      signal,
+      closing: () => closed,
+      record: {
+        progress(percent, persist) {
+          if (persist) void journal.patchTask(id, { Progress: percent }, false);
+          else task.Progress = percent;
         },
-      );
-      await finish(id, { Status: 'Succeeded', Code: '', Message: '' });
-    } catch (err) {
-      if (signal.aborted && closed) {
-        // Shutting down: the task stays Running in the journal and runs again after the restart.
-        log.info('task interrupted by shutdown', { taskId: id });
-        return;
-      }
-      const appError = err instanceof AbortedError ? new AppError(400, 'TaskCanceled', 'The task was canceled.') : toAppError(err);
-      if (appError.status >= 500) log.error('task failed', { taskId: id, err: appError.cause ?? err });
-      else log.info('task failed', { taskId: id, code: appError.code, message: appError.message });
-      await finish(id, { Status: 'Failed', Code: appError.code, Message: appError.message });
-    }
+        output: (output) => journal.addOutput(id, output),
+      },
+    });
+    // Interrupted by shutdown: the task stays Running in the journal and runs again after the restart.
+    if (result !== 'interrupted') await finish(id, result);
   }
 
-  async function finish(id: string, result: Pick<TaskRecord, 'Status' | 'Code' | 'Message'>) {
+  async function finish(id: string, result: TaskResult) {
     const task = journal.tasks.get(id);
     if (!task) return;
     await journal.patchTask(id, { ...result, Progress: result.Status === 'Succeeded' ? 100 : task.Progress, EndTime: new Date().toISOString() }, true);
@@ -330,16 +369,7 @@ export async function createTaskService(deps: TaskServiceDeps): Promise<TaskServ
       if (journal.projects.has(request.projectName)) {
         throw errors.resourceAlreadyExists(`ProjectName: the project "${request.projectName}" already exists.`);
       }
-      const now = new Date().toISOString();
-      const project: ProjectRecord = {
-        ProjectName: request.projectName,
-        ...(request.description !== undefined && { Description: request.description }),
-        ...(request.serviceRole !== undefined && { ServiceRole: request.serviceRole }),
-        ...(request.templateId !== undefined && { TemplateId: request.templateId }),
-        Tags: request.tags,
-        CreateTime: now,
-        UpdateTime: now,
-      };
+      const project = newProjectRecord(request);
       await journal.putProject(project);
       return project;
     },

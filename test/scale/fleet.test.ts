@@ -116,6 +116,59 @@ describe.skipIf(!redisServer)('two nodes, one Redis', () => {
   }, 90_000);
 });
 
+describe.skipIf(!redisServer)('graceful stop of a worker node', () => {
+  it('SIGTERM: the node exits cleanly within its grace period, its interrupted tasks rerun on the other node, each once', async () => {
+    const redis = await startRedis();
+    const root = await tempDir('sigterm');
+    await mkdir(join(root, 'media'), { recursive: true });
+    await copyFile(await fixture(VIDEO), join(root, 'media', 'v.mp4'));
+    const slow = await slowFfmpeg();
+    const shared = { STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_REDIS_URL: redis.url, STILLFRAME_REDIS_LOCK_MS: '2000', STILLFRAME_TASK_STRATEGY: 'pass' };
+    // B's tasks last ~8 s (real-time reads) and its grace period is 2 s: SIGTERM must interrupt them.
+    const b = await startNode({ ...shared, STILLFRAME_STATE_DIR: join(root, '.b'), STILLFRAME_FFMPEG: slow.path, STILLFRAME_SHUTDOWN_GRACE_MS: '2000' });
+    await rpc(b.url, 'CreateProject', { ProjectName: 'stop' });
+    const ids: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await rpc(b.url, 'CreateMediaConvertTask', {
+        ProjectName: 'stop',
+        Sources: [{ URI: 'oss://media/v.mp4' }],
+        Targets: [{ Image: { Snapshots: [{ Format: 'jpg', Interval: 2, Width: 64, URI: `oss://media/stop/${i}/{index}.jpg` }] } }],
+      });
+      ids.push(res.TaskId as string);
+    }
+    await waitFor(async () => logLines(b.output(), 'task started').length > 0 && (await slow.pids()).length > 0, 20_000);
+    const exited = new Promise<number | null>((r) => b.child.once('exit', (code) => r(code)));
+    const stoppedAt = Date.now();
+    b.child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(Date.now() - stoppedAt).toBeLessThan(5000);
+    expect(logLines(b.output(), 'task interrupted by shutdown').length).toBeGreaterThan(0);
+    expect(logLines(b.output(), 'task finished')).toHaveLength(0);
+    // Its ffmpeg processes went with it.
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    expect((await slow.pids()).filter(alive)).toEqual([]);
+
+    // A node started afterwards takes over everything, including B's interrupted tasks.
+    const a = await startNode({ ...shared, STILLFRAME_STATE_DIR: join(root, '.a') });
+    await waitFor(async () => {
+      const listed = await rpc(a.url, 'ListTasks', { ProjectName: 'stop', Status: 'Succeeded' });
+      return (listed.Tasks as unknown[]).length === ids.length;
+    }, 45_000);
+    expect(logLines(a.output(), 'task finished').map((l) => l.taskId as string).sort()).toEqual([...ids].sort());
+    for (const [i] of ids.entries()) {
+      const names = (await readdir(join(root, 'media', 'stop', String(i)))).filter((n) => !n.startsWith('.')).sort();
+      expect(names).toEqual(Array.from({ length: FRAMES }, (_, n) => `${n + 1}.jpg`).sort());
+    }
+  }, 90_000);
+});
+
 describe.skipIf(!redisServer)('roles', () => {
   it('an api node accepts and answers tasks but runs none; a worker node runs them', async () => {
     const redis = await startRedis();

@@ -2,7 +2,7 @@
 // and IMM requests (mutated JSON and form bodies). Every answer must be a 2xx/3xx or a 4xx with a
 // well-formed error body — never a 5xx. Valid process strings are also run for real (ffmpeg) on a
 // small video. FUZZ_SCALE multiplies the counts (npm run test:stress runs it ×5 with other seeds).
-import { mkdir, mkdtemp, rm, copyFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, copyFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Hono } from 'hono';
