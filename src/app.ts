@@ -65,6 +65,7 @@ export function createApp(deps: Deps): Hono<AppEnv> {
       version: deps.version,
       isDraining: deps.isDraining,
       limiter: deps.limiter,
+      token: config.opsToken,
     }),
   );
   app.all('/_/*', () => {

@@ -44,6 +44,8 @@ export interface Config {
   };
   quality: { jpeg: number; webp: number; avif: number };
   http: { snapshotCacheControl: string; objectCacheControl: string };
+  /** Bearer token for /_/metrics and health details; undefined = both open. */
+  opsToken: string | undefined;
   shutdownGraceMs: number;
   demoMedia: boolean;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
@@ -180,6 +182,11 @@ function redisUrl(raw: string, name: string): string {
   return raw;
 }
 
+function secretToken(raw: string, name: string): string {
+  if (raw.length < 16 || /\s/.test(raw)) throw new ConfigError(`${name} must be at least 16 characters without spaces`);
+  return raw;
+}
+
 /** "topic=https://hook.example/x,other=http://127.0.0.1:9000/" → { topic: url, … }. */
 function webhookMap(raw: string, name: string): Record<string, string> {
   const map: Record<string, string> = {};
@@ -278,6 +285,7 @@ export const SETTINGS = {
   avifQuality: { env: 'STILLFRAME_AVIF_QUALITY', help: 'AVIF quality (1–100).', parse: integer(1, 100), default: 55 },
   snapshotCacheControl: { env: 'STILLFRAME_CACHE_CONTROL', help: 'Cache-Control of snapshot images (drives browsers and CDNs).', parse: text, default: 'public, max-age=86400, stale-while-revalidate=3600' },
   objectCacheControl: { env: 'STILLFRAME_OBJECT_CACHE_CONTROL', help: 'Cache-Control of plain objects.', parse: text, default: 'public, max-age=3600' },
+  opsToken: { env: 'STILLFRAME_OPS_TOKEN', help: 'When set, /_/metrics needs Authorization: Bearer <token>, and /_/health shows only its status without it.', shown: '(open)', parse: (raw: string, name: string) => secretToken(raw, name) as string | undefined, default: undefined },
   shutdownGraceMs: { env: 'STILLFRAME_SHUTDOWN_GRACE_MS', help: 'On SIGTERM/SIGINT, how long in-flight requests may take before exit.', parse: integer(0), default: 25_000 },
   demoMedia: { env: 'STILLFRAME_DEMO', help: 'Generate sample media (bucket demo) on start when missing.', parse: boolean, default: true },
   stateDir: { env: 'STILLFRAME_STATE_DIR', help: 'Directory of the task journal (projects, tasks, progress); survives restarts.', shown: '<storage root>/.stillframe', parse: (raw: string) => resolve(raw) as string | undefined, default: undefined },
@@ -385,6 +393,7 @@ export function loadConfig(env: Env = process.env, flags: Record<string, string>
     },
     quality: { jpeg: s.jpegQuality, webp: s.webpQuality, avif: s.avifQuality },
     http: { snapshotCacheControl: s.snapshotCacheControl, objectCacheControl: s.objectCacheControl },
+    opsToken: s.opsToken,
     shutdownGraceMs: s.shutdownGraceMs,
     demoMedia: s.demoMedia,
     logLevel: s.logLevel,

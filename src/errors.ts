@@ -89,6 +89,8 @@ export const errors = {
     new AppError(400, `Missing${(path.split('.').pop() ?? path).replace(/\[\d+\]/g, '')}`, `The parameter ${path} is required.`),
   immLimitExceeded: (message: string) => new AppError(400, 'LimitExceededError', message),
   resourceNotFound: (message: string) => new AppError(404, 'ResourceNotFound', message),
+  noSuchTask: (projectName: string, taskId: string) =>
+    new AppError(404, 'ResourceNotFound', `TaskId: the task "${taskId}" does not exist in project "${projectName}".`),
   resourceAlreadyExists: (message: string) => new AppError(409, 'ResourceAlreadyExists', message),
   forbidden: (code: string, message: string) => new AppError(403, code, message),
   payloadTooLarge: (limit: number) => new AppError(413, 'InvalidArgument', `The request body is larger than ${limit} bytes.`),

@@ -25,6 +25,8 @@ export interface AccessControl {
   /** May this principal (an AccessKeyId, or undefined = anonymous) read / write the bucket? */
   mayRead(principal: string | undefined, bucket: string): boolean;
   mayWrite(principal: string | undefined, bucket: string): boolean;
+  /** STILLFRAME_KEY_BUCKETS limits this key to some buckets (it does not list `*` for it). */
+  restricted(principal: string): boolean;
   /**
    * Checks an object request (GET/HEAD/PUT) before anything is read: verifies any signature it carries,
    * then the bucket's ACL. Returns the signing AccessKeyId (undefined when anonymous); throws 403.
@@ -35,11 +37,10 @@ export interface AccessControl {
 export function createAccessControl(settings: AccessSettings): AccessControl {
   const enabled = Object.keys(settings.keys).length > 0;
   const aclOf = (bucket: string): BucketAcl => (Object.hasOwn(settings.bucketAcl, bucket) ? settings.bucketAcl[bucket]! : enabled ? 'private' : 'public-read');
-  const keyMayUse = (principal: string, bucket: string) => {
-    if (!Object.hasOwn(settings.keys, principal)) return false;
-    const allowed = Object.hasOwn(settings.keyBuckets, principal) ? settings.keyBuckets[principal]! : ['*'];
-    return allowed.includes('*') || allowed.includes(bucket);
-  };
+  const allowedOf = (principal: string) => (Object.hasOwn(settings.keyBuckets, principal) ? settings.keyBuckets[principal]! : ['*']);
+  const restricted = (principal: string) => !allowedOf(principal).includes('*');
+  const keyMayUse = (principal: string, bucket: string) =>
+    Object.hasOwn(settings.keys, principal) && (!restricted(principal) || allowedOf(principal).includes(bucket));
   const mayRead = (principal: string | undefined, bucket: string) =>
     !enabled || aclOf(bucket) === 'public-read' || (principal !== undefined && keyMayUse(principal, bucket));
   const mayWrite = (principal: string | undefined, bucket: string) => !enabled || (principal !== undefined && keyMayUse(principal, bucket));
@@ -48,6 +49,7 @@ export function createAccessControl(settings: AccessSettings): AccessControl {
     aclOf,
     mayRead,
     mayWrite,
+    restricted,
     authorizeObject(request, url, bucket, key, mode) {
       if (!enabled) return undefined;
       const principal = verifyOssSignature(

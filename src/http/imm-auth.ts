@@ -2,7 +2,8 @@
 // configured: Signature = base64(HMAC-SHA1(secret + "&", METHOD + "&%2F&" + pe(sorted canonical
 // parameters))), over the query and form parameters together, as @alicloud/pop-core sends them. A
 // nonce is accepted once, and a timestamp only within 15 minutes of our clock.
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac } from 'node:crypto';
+import { equalSecret } from '../core/equal-secret.js';
 import { errors } from '../errors.js';
 
 /** RFC 3986 percent-encoding, as the RPC signature defines it. */
@@ -53,9 +54,7 @@ export function createRpcVerifier(keys: Record<string, string>): RpcVerifier {
       if (!Number.isFinite(at) || Math.abs(now - at) > SKEW_MS) {
         throw errors.forbidden('InvalidTimeStamp.Expired', `The Timestamp ${params.Timestamp} is more than 15 minutes away from the server's time.`);
       }
-      const expected = Buffer.from(rpcSignature(secret, method, params));
-      const given = Buffer.from(params.Signature!);
-      if (expected.length !== given.length || !timingSafeEqual(expected, given)) {
+      if (!equalSecret(rpcSignature(secret, method, params), params.Signature!)) {
         throw errors.forbidden('SignatureDoesNotMatch', 'The request signature does not match: check the AccessKeySecret and the string to sign.');
       }
       forget(now);

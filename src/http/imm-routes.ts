@@ -21,12 +21,11 @@ export interface ImmRoutesDeps {
   /** Bucket permissions of the signing key for task sources and outputs; absent = any bucket. */
   access?: AccessControl;
   /** The task parser's limits (the service's), so a request refused here gets the service's message. */
-  limits?: RequestLimits;
+  limits: RequestLimits;
 }
 
-/** Which buckets a CreateMediaConvertTask request reads and writes (the service re-validates everything). */
-function taskBuckets(params: Params, limits: RequestLimits) {
-  const createdAt = new Date();
+/** Which buckets a CreateMediaConvertTask request (or a stored task's Definition) reads and writes. */
+function taskBuckets(params: Params, limits: RequestLimits, createdAt = new Date()) {
   const request = parseConvertTask(params, limits, createdAt);
   const sources = request.sources.map((s) => ({ field: `${s.field}.URI`, bucket: s.bucket }));
   const outputs: { field: string; bucket: string }[] = [];
@@ -110,7 +109,14 @@ export function taskInfo(task: TaskRecord, withDefinition: boolean) {
 /** The handler for requests isImmRequest() accepts; it runs in the app's context (request id, log). */
 export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => Promise<Response> {
   const verifier = Object.keys(deps.accessKeys).length ? createRpcVerifier(deps.accessKeys) : undefined;
-  const { tasks } = deps;
+  const { tasks, access } = deps;
+  const restricted = (principal: string | undefined) => !!access?.enabled && principal !== undefined && access.restricted(principal);
+  /** A key limited to some buckets sees only the tasks it could have submitted itself. */
+  const visibleTo = (principal: string | undefined, task: TaskRecord) => {
+    if (!restricted(principal)) return true;
+    const { sources, outputs } = taskBuckets(task.Definition, deps.limits, new Date(task.CreateTime));
+    return sources.every((s) => access!.mayRead(principal, s.bucket)) && outputs.every((o) => access!.mayWrite(principal, o.bucket));
+  };
 
   const actions: Record<string, (params: Params, principal?: string) => Promise<Record<string, unknown>> | Record<string, unknown>> = {
     async CreateProject(params) {
@@ -121,26 +127,32 @@ export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => P
       const { projects, nextToken } = await tasks.listProjects(parseListProjects(params));
       return { NextToken: nextToken, Projects: projects };
     },
-    async DeleteProject(params) {
+    async DeleteProject(params, principal) {
+      // A project holds the tasks of every key: only a key that may use every bucket deletes one.
+      if (restricted(principal)) throw errors.forbidden('AccessDenied', `The AccessKeyId ${principal} is limited to some buckets (STILLFRAME_KEY_BUCKETS) and may not delete projects.`);
       await tasks.deleteProject(projectName(params));
       return {};
     },
     async CreateMediaConvertTask(params, principal) {
       if (deps.access?.enabled) {
-        const { sources, outputs } = taskBuckets(params, deps.limits ?? { maxOutputDimension: 4096, maxFramesPerTask: 2000 });
+        const { sources, outputs } = taskBuckets(params, deps.limits);
         checkTaskBuckets(deps.access, principal, sources, outputs);
       }
       const task = await tasks.submit(params);
       return { TaskId: task.TaskId, EventId: task.EventId };
     },
-    async GetTask(params) {
+    async GetTask(params, principal) {
       const request = parseGetTask(params);
-      return taskInfo(await tasks.getTask(request.projectName, request.taskId), request.requestDefinition);
+      const task = await tasks.getTask(request.projectName, request.taskId);
+      // Another key's task is answered exactly as a task that does not exist.
+      if (!visibleTo(principal, task)) throw errors.noSuchTask(request.projectName, request.taskId);
+      return taskInfo(task, request.requestDefinition);
     },
-    async ListTasks(params) {
+    async ListTasks(params, principal) {
       const request = parseListTasks(params);
       const { tasks: found, nextToken } = await tasks.listTasks(request);
-      return { ProjectName: request.projectName, NextToken: nextToken, Tasks: found.map((t) => taskInfo(t, request.requestDefinition)) };
+      const visible = found.filter((t) => visibleTo(principal, t));
+      return { ProjectName: request.projectName, NextToken: nextToken, Tasks: visible.map((t) => taskInfo(t, request.requestDefinition)) };
     },
   };
 

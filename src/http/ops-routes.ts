@@ -1,6 +1,7 @@
 // The server's own endpoints under the reserved prefix `/_/`: health for load balancers and
 // orchestrators, metrics for Prometheus.
 import { Hono } from 'hono';
+import { equalSecret } from '../core/equal-secret.js';
 import type { Metrics } from '../core/metrics.js';
 import type { Binaries } from '../media/binaries.js';
 import type { AppEnv } from './context.js';
@@ -12,6 +13,8 @@ export interface OpsDeps {
   version: string;
   isDraining: () => boolean;
   limiter: { active: number; queued: number };
+  /** Bearer token for metrics and health details (paths, versions, load); undefined = open. */
+  token: string | undefined;
 }
 
 export function createOpsRoutes(deps: OpsDeps): Hono<AppEnv> {
@@ -25,8 +28,17 @@ export function createOpsRoutes(deps: OpsDeps): Hono<AppEnv> {
     outdated: b.version[0] < 5,
   });
 
+  // Metrics and health details tell an attacker which binaries run and how loaded the server is.
+  const authorized = (header: string | undefined) => {
+    if (deps.token === undefined) return true;
+    const m = /^Bearer (\S+)$/.exec(header ?? '');
+    return !!m && equalSecret(deps.token, m[1]!);
+  };
+
   app.get('/health', (c) => {
     const draining = deps.isDraining();
+    // Load balancers need only the status code: without the token, the body says no more.
+    if (!authorized(c.req.header('authorization'))) return c.json({ status: draining ? 'draining' : 'ok' }, draining ? 503 : 200);
     return c.json(
       {
         status: draining ? 'draining' : 'ok',
@@ -41,7 +53,12 @@ export function createOpsRoutes(deps: OpsDeps): Hono<AppEnv> {
     );
   });
 
-  app.get('/metrics', (c) => c.text(deps.metrics.render(), 200, { 'Content-Type': 'text/plain; version=0.0.4' }));
+  app.get('/metrics', (c) => {
+    if (!authorized(c.req.header('authorization'))) {
+      return c.text('Unauthorized: /_/metrics needs Authorization: Bearer <STILLFRAME_OPS_TOKEN>.\n', 401, { 'WWW-Authenticate': 'Bearer realm="stillframe"' });
+    }
+    return c.text(deps.metrics.render(), 200, { 'Content-Type': 'text/plain; version=0.0.4' });
+  });
 
   return app;
 }

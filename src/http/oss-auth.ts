@@ -5,7 +5,8 @@
 // - V4 header: Authorization: OSS4-HMAC-SHA256 Credential=…,AdditionalHeaders=…,Signature=<hex>
 // The formulas are ali-oss 6.23's (lib/common/signUtils.js), which the tests run against. Signatures are
 // compared in constant time; secrets and signatures are never logged or echoed.
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
+import { equalSecret } from '../core/equal-secret.js';
 import { AppError, errors } from '../errors.js';
 
 /** Query parameters OSS V1 signs besides every `x-oss-*` one (OSS's sub-resource list). */
@@ -60,12 +61,6 @@ export function parseRawQuery(search: string): QueryParam[] {
 
 /** RFC 3986 encoding as ali-oss's encodeString. */
 const encode = (s: string) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-
-function equalSecret(expected: string, given: string): boolean {
-  const a = Buffer.from(expected);
-  const b = Buffer.from(given);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
 
 export interface SignedRequest {
   method: string;

@@ -11,10 +11,11 @@
 // one asked for, its variants, and anything whose bytes start with #EXTM3U whatever its name — is
 // validated and rewritten first (src/media/hls-playlist.ts), so segments come from the same bucket
 // through this endpoint and nothing else. The local store sends playlists here too.
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LRUCache } from 'lru-cache';
+import { equalSecret } from '../core/equal-secret.js';
 import { AppError, errors } from '../errors.js';
 import type { Logger } from '../log.js';
 import { validateKey, type ObjectStat, type ObjectStore } from '../source/store.js';
@@ -232,8 +233,7 @@ export function createMediaEndpoint(options: MediaEndpointOptions): MediaEndpoin
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const parts = (req.url ?? '').split('?')[0]!.split('/');
     const [, presented = '', sid = ''] = parts;
-    const given = Buffer.from(presented);
-    if (given.length !== tokenBytes.length || !timingSafeEqual(given, tokenBytes)) return fail(res, 404, 'Not found.');
+    if (!equalSecret(tokenBytes, presented)) return fail(res, 404, 'Not found.');
     const session = sessions.get(sid);
     if (!session) return fail(res, 404, 'No such session.');
     if (req.method !== 'GET' && req.method !== 'HEAD') return fail(res, 405, 'Method not allowed.');

@@ -264,7 +264,7 @@ export async function createRedisTaskService(deps: TaskServiceDeps, options: Red
     async getTask(projectName, taskId) {
       await requireProject(projectName);
       const task = await loadTask(taskId);
-      if (!task || task.ProjectName !== projectName) throw errors.resourceNotFound(`TaskId: the task "${taskId}" does not exist in project "${projectName}".`);
+      if (!task || task.ProjectName !== projectName) throw errors.noSuchTask(projectName, taskId);
       return task;
     },
     async listTasks(request) {

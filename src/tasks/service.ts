@@ -410,7 +410,7 @@ export async function createTaskService(deps: TaskServiceDeps): Promise<TaskServ
     getTask(projectName, taskId) {
       requireProject(projectName);
       const task = journal.tasks.get(taskId);
-      if (!task || task.ProjectName !== projectName) throw errors.resourceNotFound(`TaskId: the task "${taskId}" does not exist in project "${projectName}".`);
+      if (!task || task.ProjectName !== projectName) throw errors.noSuchTask(projectName, taskId);
       return task;
     },
     listTasks(request) {

@@ -172,3 +172,34 @@ describe('ops endpoints', () => {
     expect(text).toContain('stillframe_captures_queued');
   });
 });
+
+describe('ops endpoints with STILLFRAME_OPS_TOKEN', () => {
+  const token = 'ops-token-0123456789abcdef';
+  let guarded: TestServer;
+  beforeAll(async () => {
+    guarded = await startServer({ env: { STILLFRAME_OPS_TOKEN: token } });
+  });
+  afterAll(() => guarded.close());
+  const at = (path: string, authorization?: string) => request(`${guarded.url}${path}`, { headers: authorization ? { authorization } : {} });
+
+  it('metrics need the bearer token: none or a wrong one → 401', async () => {
+    for (const auth of [undefined, `Bearer ${token}x`, `Bearer ${token.slice(0, -1)}`, token, `Basic ${token}`]) {
+      const res = await at('/_/metrics', auth);
+      expect(res.statusCode, String(auth)).toBe(401);
+      expect(res.headers['www-authenticate']).toMatch(/^Bearer/);
+      await res.body.dump();
+    }
+    const res = await at('/_/metrics', `Bearer ${token}`);
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.text()).toContain('stillframe_http_requests_total');
+  });
+
+  it('health answers its status to anyone, its details (binaries, storage, load) only with the token', async () => {
+    const open = await at('/_/health');
+    expect(open.statusCode).toBe(200);
+    expect(await open.body.json()).toEqual({ status: 'ok' });
+    const full = (await (await at('/_/health', `Bearer ${token}`)).body.json()) as Record<string, unknown>;
+    expect(full).toHaveProperty('ffmpeg');
+    expect(full).toHaveProperty('storage');
+  });
+});

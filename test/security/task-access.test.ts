@@ -73,6 +73,32 @@ describe('task bucket authorization', () => {
     expect(ok.TaskId).toMatch(/^MediaConvert-/);
   });
 
+  it("a restricted key sees only tasks it could have submitted, and may not delete projects", async () => {
+    const own = await submit('limited', 'oss://inbox/v.mp4', 'oss://outbox/mine.jpg');
+    const other = await submit('admin', 'oss://secret/v.mp4', 'oss://secret/theirs.jpg');
+    const get = (who: string, id: string) =>
+      clients[who]!.request<Json>('GetTask', { ProjectName: 'p', TaskId: id, TaskType: 'MediaConvert' }, POST).catch((e: Json) => e);
+    expect((await get('limited', own.TaskId)).TaskId).toBe(own.TaskId);
+    // Another key's task reads exactly like a missing one.
+    const hidden = await get('limited', other.TaskId);
+    const missing = await get('limited', 'MediaConvert-00000000-0000-0000-0000-000000000000');
+    expect(hidden).toMatchObject({ code: 'ResourceNotFound' });
+    expect(hidden.data.Message.replace(other.TaskId, 'X')).toBe(missing.data.Message.replace('MediaConvert-00000000-0000-0000-0000-000000000000', 'X'));
+    expect((await get('admin', other.TaskId)).TaskId).toBe(other.TaskId);
+    expect((await get('admin', own.TaskId)).TaskId).toBe(own.TaskId);
+
+    const list = async (who: string) =>
+      ((await clients[who]!.request<Json>('ListTasks', { ProjectName: 'p', MaxResults: 100 }, POST)).Tasks as Json[]).map((t) => t.TaskId as string);
+    const limitedSees = await list('limited');
+    expect(limitedSees).toContain(own.TaskId);
+    expect(limitedSees).not.toContain(other.TaskId);
+    expect(await list('admin')).toEqual(expect.arrayContaining([own.TaskId, other.TaskId]));
+
+    const del = await clients.limited!.request<Json>('DeleteProject', { ProjectName: 'p' }, POST).catch((e: Json) => e);
+    expect(del).toMatchObject({ code: 'AccessDenied' });
+    expect((await clients.admin!.request<Json>('GetProject', { ProjectName: 'p' }, POST)).Project.ProjectName).toBe('p');
+  });
+
   it('nothing was written by the refused tasks', async () => {
     await server.deps.tasks.idle();
     const { existsSync } = await import('node:fs');
