@@ -11,7 +11,7 @@
 // Keys (prefix STILLFRAME_REDIS_PREFIX): {p}:project:<name> (JSON), {p}:projects (zset of names),
 // {p}:task:<id> (hash: rec JSON + mutable fields), {p}:task:<id>:out (list of output JSON),
 // {p}:task:<id>:uris (set, dedup), {p}:tasks:<project> (zset TaskId by CreateTime).
-import { Queue, Worker, type Job } from 'bullmq';
+import { Queue, WaitingError, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { AppError, errors } from '../errors.js';
 import { parseConvertTask } from '../process/imm-request.js';
@@ -149,7 +149,7 @@ export async function createRedisTaskService(deps: TaskServiceDeps, options: Red
     await redis.hset(k.task(id), 'Notified', '1');
   }
 
-  async function run(job: Job<JobData>) {
+  async function run(job: Job<JobData>, token?: string) {
     const id = job.data.taskId;
     const task = await loadTask(id);
     if (!task || task.Status !== 'Running') return; // deleted, or finished by an earlier attempt
@@ -171,8 +171,12 @@ export async function createRedisTaskService(deps: TaskServiceDeps, options: Red
           },
         },
       });
-      // Interrupted by shutdown: failing the job makes BullMQ retry it (attempts), here or on another node.
-      if (result === 'interrupted') throw new Error('interrupted by shutdown');
+      // Interrupted by shutdown: back to the queue for this node after its restart, or another node.
+      // Moved, not failed, so that restarts never spend the job's retry attempts.
+      if (result === 'interrupted') {
+        await job.moveToWait(token);
+        throw new WaitingError();
+      }
       await finish(id, result, progress);
     } finally {
       running.delete(id);

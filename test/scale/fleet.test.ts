@@ -5,6 +5,7 @@ import { copyFile, mkdir, readdir } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { Queue } from 'bullmq';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
@@ -154,6 +155,15 @@ describe.skipIf(!redisServer)('graceful stop of a worker node', () => {
       }
     };
     expect((await slow.pids()).filter(alive)).toEqual([]);
+    // The interrupted jobs went back to the queue without spending a retry attempt.
+    const queue = new Queue('tasks', { connection: { url: redis.url }, prefix: 'stillframe:bull' });
+    const interrupted = logLines(b.output(), 'task interrupted by shutdown').map((l) => l.taskId as string);
+    for (const id of interrupted) {
+      const job = await queue.getJob(id);
+      expect(await job?.getState()).toBe('waiting');
+      expect(job?.attemptsMade).toBe(0);
+    }
+    await queue.close();
 
     // A node started afterwards takes over everything, including B's interrupted tasks.
     const a = await startNode({ ...shared, STILLFRAME_STATE_DIR: join(root, '.a') });
