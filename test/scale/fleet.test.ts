@@ -19,6 +19,15 @@ const VIDEO = { container: 'mp4', codec: 'h264', fps: 25, seconds: 8, gop: 25 } 
 
 afterAll(cleanup);
 
+/** A fresh redis-server, and a storage root whose bucket `media` holds the test video as v.mp4. */
+async function redisAndMedia(name: string) {
+  const redis = await startRedis();
+  const root = await tempDir(name);
+  await mkdir(join(root, 'media'), { recursive: true });
+  await copyFile(await fixture(VIDEO), join(root, 'media', 'v.mp4'));
+  return { redis, root };
+}
+
 const redisServer = findBinary('redis-server', '/usr/bin/redis-server');
 if (!redisServer) console.warn('SKIPPED: the two-node tests need redis-server (apt-get install redis-server; .ci/run installs it)');
 
@@ -33,10 +42,7 @@ describe('scale-out settings', () => {
 
 describe.skipIf(!redisServer)('two nodes, one Redis', () => {
   it('shares tasks across nodes and survives a SIGKILLed worker with every task done exactly once', async () => {
-    const redis = await startRedis();
-    const root = await tempDir('fleet');
-    await mkdir(join(root, 'media'), { recursive: true });
-    await copyFile(await fixture(VIDEO), join(root, 'media', 'v.mp4'));
+    const { redis, root } = await redisAndMedia('fleet');
     const slow = await slowFfmpeg();
     const shared = {
       STILLFRAME_STORAGE: `file://${root}`,
@@ -119,10 +125,7 @@ describe.skipIf(!redisServer)('two nodes, one Redis', () => {
 
 describe.skipIf(!redisServer)('graceful stop of a worker node', () => {
   it('SIGTERM: the node exits cleanly within its grace period, its interrupted tasks rerun on the other node, each once', async () => {
-    const redis = await startRedis();
-    const root = await tempDir('sigterm');
-    await mkdir(join(root, 'media'), { recursive: true });
-    await copyFile(await fixture(VIDEO), join(root, 'media', 'v.mp4'));
+    const { redis, root } = await redisAndMedia('sigterm');
     const slow = await slowFfmpeg();
     const shared = { STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_REDIS_URL: redis.url, STILLFRAME_REDIS_LOCK_MS: '2000', STILLFRAME_TASK_STRATEGY: 'pass' };
     // B's tasks last ~8 s (real-time reads) and its grace period is 2 s: SIGTERM must interrupt them.
@@ -181,10 +184,7 @@ describe.skipIf(!redisServer)('graceful stop of a worker node', () => {
 
 describe.skipIf(!redisServer)('roles', () => {
   it('an api node accepts and answers tasks but runs none; a worker node runs them', async () => {
-    const redis = await startRedis();
-    const root = await tempDir('roles');
-    await mkdir(join(root, 'media'), { recursive: true });
-    await copyFile(await fixture(VIDEO), join(root, 'media', 'v.mp4'));
+    const { redis, root } = await redisAndMedia('roles');
     // Completion webhooks: one POST per task, from the node that ran it.
     const hooks: Record<string, any>[] = [];
     const hookServer = createServer((req, res) => {
