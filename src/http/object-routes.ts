@@ -96,7 +96,8 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
         'X-Cache': result.cacheHit ? 'HIT' : 'MISS',
         'Server-Timing': `probe;dur=${ms(result.timings.probe)}, decode;dur=${ms(result.timings.decode)}, encode;dur=${ms(result.timings.encode)}, total;dur=${ms(total)}`,
       };
-      return new Response(isHead ? null : new Uint8Array(result.body), { status: 200, headers });
+      // A view of the cached bytes, not a copy: the cache never mutates an entry.
+      return new Response(isHead ? null : new Uint8Array(result.body.buffer, result.body.byteOffset, result.body.byteLength), { status: 200, headers });
     }
 
     const stat = await deps.store.stat(bucket, key);
