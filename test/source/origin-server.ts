@@ -44,9 +44,9 @@ export interface Origin {
     failNext: number;
     /**
      * GETs (not HEADs) of paths containing `match` (and, with `fromByte`, ranges starting there or later)
-     * answer `status`, or hang for `delayMs` first.
+     * answer `status`, or hang for `delayMs` first, or (`reset`) have their connection torn down.
      */
-    getFault: { match: string; status?: number; delayMs?: number; fromByte?: number } | undefined;
+    getFault: { match: string; status?: number; delayMs?: number; fromByte?: number; reset?: boolean } | undefined;
   };
   close(): Promise<void>;
 }
@@ -78,6 +78,11 @@ export async function startOrigin(options: OriginOptions): Promise<Origin> {
     if (fault && req.method === 'GET' && path.includes(fault.match) && rangeStart >= (fault.fromByte ?? 0)) {
       if (fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
       if (fault.status) return answer(fault.status);
+      if (fault.reset) {
+        done(req, res, path, range, 0);
+        req.socket.resetAndDestroy();
+        return;
+      }
     }
     const location = behaviour.redirects.get(path);
     if (location) return answer(302, { Location: location });

@@ -90,6 +90,21 @@ describe('HTTP origin failures', () => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
+  it('an origin that resets its connections while ffmpeg reads → 502, and stalls and resets leave no capture running', async () => {
+    await putFile(root, 'media', 'reset.mp4', await readFile(await fixture({ container: 'mp4', codec: 'h264' })));
+    origin.behaviour.getFault = { match: 'reset', reset: true };
+    expect(await snap('reset.mp4')).toMatchObject({ status: 502, code: 'BadGateway' });
+    // Several stalled, then several reset requests at once: each answered, none pins a capture slot.
+    const burst = (key: string) => Promise.all([1, 2, 3].map((i) => get(app, `media/${key}?x-oss-process=video/snapshot,t_${100 * i},f_png`)));
+    origin.behaviour.getFault = { match: 'getslow', delayMs: 1500 };
+    for (const res of await burst('getslow.mp4')) expect([res.status, res.code]).toEqual([504, 'GatewayTimeout']);
+    origin.behaviour.getFault = { match: 'reset', reset: true };
+    for (const res of await burst('reset.mp4')) expect([res.status, res.code]).toEqual([502, 'BadGateway']);
+    expect(app.deps.limiter.active).toBe(0);
+    origin.behaviour.getFault = undefined;
+    expect((await snap('ok.mp4')).status).toBe(200);
+  });
+
   it('transient 503s are retried', async () => {
     origin.behaviour.failNext = 1;
     const res = await snap('flaky.mp4');
