@@ -12,7 +12,7 @@ import type { Readable } from 'node:stream';
 import { AppError, errors } from '../errors.js';
 import { inputArgs, type MediaInput } from './input.js';
 import type { MediaInfo, VideoStream } from './probe.js';
-import { AbortedError, ProcessFailedError } from './run.js';
+import { AbortedError, CHILD_ENV, ProcessFailedError } from './run.js';
 import type { FfmpegRunner } from './runner.js';
 
 /** Every frame of a range in presentation order: pts (container clock, s) and key flag. */
@@ -209,9 +209,6 @@ interface Spawned {
   stderrTail(): string;
 }
 
-// ffmpeg gets a bare environment (as in run.ts): nothing of ours leaks into it, and GCONV_PATH points
-// nowhere because the static builds segfault loading the host's iconv modules.
-const CHILD_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', GCONV_PATH: '/nonexistent' };
 const MAX_STDERR_TAIL = 8 * 1024;
 
 function spawnFfmpeg(options: StreamOptions, args: string[], extraPipes: number, onStderrLine?: (line: string) => void): Spawned {

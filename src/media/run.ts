@@ -41,7 +41,7 @@ const MAX_STDERR = 64 * 1024;
 // ffmpeg gets a bare environment: nothing of ours (keys, tokens) leaks into it, and GCONV_PATH points
 // nowhere because the static johnvansickle builds (the npm-installer fallback) link glibc statically and
 // segfault when the MPEG-TS demuxer loads the host's iconv modules; without them it keeps raw strings.
-const CHILD_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', GCONV_PATH: '/nonexistent' };
+export const CHILD_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', GCONV_PATH: '/nonexistent' };
 
 export function runProcess(bin: string, args: readonly string[], options: RunOptions): Promise<RunResult> {
   const { signal } = options;
