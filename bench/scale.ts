@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { fixture } from '../test/support/fixtures.js';
 import { waitFor } from '../test/support/slow-ffmpeg.js';
-import { cleanup, rpc, startNginx, startNode, startRedis, tempDir, type Node } from '../test/scale/harness.js';
+import { startNginx, startRedis } from '../test/scale/harness.js';
+import { rpc, startServe, stopAll, tempDir, type Node } from '../test/support/processes.js';
 
 const TASKS = Number(process.env.BENCH_TASKS ?? 20);
 const LOAD = { connections: 32, duration: Number(process.env.BENCH_SECONDS ?? 8), warmup: 2 };
@@ -21,7 +22,7 @@ async function throughput(workers: number, root: string, redisUrl: string): Prom
   const prefix = `bench${workers}`;
   const env = { STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_REDIS_URL: redisUrl, STILLFRAME_REDIS_PREFIX: prefix, STILLFRAME_LOG_LEVEL: 'info' };
   const nodes: Node[] = [];
-  for (let i = 0; i < workers; i++) nodes.push(await startNode({ ...env, STILLFRAME_STATE_DIR: join(root, `.state-${prefix}-${i}`) }));
+  for (let i = 0; i < workers; i++) nodes.push(await startServe({ ...env, STILLFRAME_STATE_DIR: join(root, `.state-${prefix}-${i}`) }));
   const a = nodes[0]!;
   await rpc(a.url, 'CreateProject', { ProjectName: 'bench' });
   const started = performance.now();
@@ -73,7 +74,7 @@ async function main() {
   const two = await throughput(2, root, redis.url);
 
   progress('cached hits: direct vs through nginx');
-  const node = await startNode({ STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_LOG_LEVEL: 'warn' });
+  const node = await startServe({ STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_LOG_LEVEL: 'warn' });
   const cdn = await startNginx(Number(new URL(node.url).port));
   const path = '/media/v.mp4?x-oss-process=video/snapshot,t_5000,f_jpg,w_320';
   const check = await fetch(`${cdn.url}${path}`);
@@ -101,6 +102,6 @@ main()
     process.exitCode = 1;
   })
   .finally(async () => {
-    await cleanup();
+    await stopAll();
     process.exit();
   });

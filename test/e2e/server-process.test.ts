@@ -1,42 +1,19 @@
 // The server as a user runs it: `node bin/stillframe.js serve` in its own process.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { spawn } from 'node:child_process';
+import { copyFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fixture, readFrameIndex } from '../support/fixtures.js';
 import { slowFfmpeg, waitFor } from '../support/slow-ffmpeg.js';
+import { BIN, startServe, stopAll, tempDir } from '../support/processes.js';
 
-const BIN = resolve(import.meta.dirname, '../../bin/stillframe.js');
-const children: ChildProcess[] = [];
-const dirs: string[] = [];
-
-afterEach(async () => {
-  for (const child of children.splice(0)) child.kill('SIGKILL');
-  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
-});
-
-async function startProcess(env: Record<string, string>): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], {
-    env: { ...process.env, STILLFRAME_LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  await waitFor(async () => /serving .* on (http:\/\/\S+)/.test(output) || child.exitCode !== null, 60_000);
-  const url = /serving .* on (http:\/\/\S+)/.exec(output)?.[1];
-  if (!url) throw new Error(`server did not start:\n${output}`);
-  return { child, url, output: () => output };
-}
+afterEach(stopAll);
 
 describe('stillframe serve', () => {
   it('starts on an empty directory, makes sample media and prints a URL that shows a frame', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'stillframe-e2e-'));
-    dirs.push(root);
-    const { url, output } = await startProcess({ STILLFRAME_STORAGE: `file://${root}` });
+    const root = await tempDir('e2e');
+    const { url, output } = await startServe({ STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_DEMO: 'true' });
     const example = /Try: (\S+)/.exec(output())?.[1];
     expect(example).toContain('/demo/sample.mp4?x-oss-process=video/snapshot,t_2000,f_jpg,w_320');
     const res = await fetch(example!);
@@ -66,12 +43,11 @@ describe('stillframe serve', () => {
   }, 30_000);
 
   it('SIGTERM drains: the request in flight completes, then the process exits 0', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'stillframe-e2e-'));
-    dirs.push(root);
+    const root = await tempDir('e2e');
     await mkdir(join(root, 'media'));
     await copyFile(await fixture({ container: 'mp4', codec: 'h264', bframes: 2, gop: 100, seconds: 6 }), join(root, 'media', 'long.mp4'));
     const slow = await slowFfmpeg();
-    const { child, url } = await startProcess({
+    const { child, url } = await startServe({
       STILLFRAME_STORAGE: `file://${root}`,
       STILLFRAME_DEMO: 'false',
       STILLFRAME_FFMPEG: slow.path,

@@ -9,10 +9,11 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '../../src/config.js';
-import { cleanup, nginxBinary, tempDir } from './harness.js';
+import { nginxBinary } from './harness.js';
+import { stopAll, tempDir } from '../support/processes.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-afterAll(cleanup);
+afterAll(stopAll);
 
 interface Service {
   image?: string;

@@ -11,13 +11,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { fixture } from '../support/fixtures.js';
 import { slowFfmpeg, waitFor } from '../support/slow-ffmpeg.js';
-import { cleanup, findBinary, logLines, rpc, startNode, startRedis, tempDir } from './harness.js';
+import { startRedis } from './harness.js';
+import { findBinary, logLines, rpc, startServe, stopAll, tempDir } from '../support/processes.js';
 
 const TASKS = 30;
 const FRAMES = 4; // Interval 2 s over an 8 s video: 0, 2, 4, 6 s
 const VIDEO = { container: 'mp4', codec: 'h264', fps: 25, seconds: 8, gop: 25 } as const;
 
-afterAll(cleanup);
+afterAll(stopAll);
 
 /** A fresh redis-server, and a storage root whose bucket `media` holds the test video as v.mp4. */
 async function redisAndMedia(name: string) {
@@ -53,8 +54,8 @@ describe.skipIf(!redisServer)('two nodes, one Redis', () => {
     };
     // A decodes at full speed; B reads at real-time speed (its tasks last ~6 s), so it is mid-task when killed.
     const [a, b] = await Promise.all([
-      startNode({ ...shared, STILLFRAME_STATE_DIR: join(root, '.a') }),
-      startNode({ ...shared, STILLFRAME_STATE_DIR: join(root, '.b'), STILLFRAME_FFMPEG: slow.path }),
+      startServe({ ...shared, STILLFRAME_STATE_DIR: join(root, '.a') }),
+      startServe({ ...shared, STILLFRAME_STATE_DIR: join(root, '.b'), STILLFRAME_FFMPEG: slow.path }),
     ]);
     expect((await rpc(a.url, 'CreateProject', { ProjectName: 'fleet' })).Project?.ProjectName).toBe('fleet');
     // B sees the project A created.
@@ -129,7 +130,7 @@ describe.skipIf(!redisServer)('graceful stop of a worker node', () => {
     const slow = await slowFfmpeg();
     const shared = { STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_REDIS_URL: redis.url, STILLFRAME_REDIS_LOCK_MS: '2000', STILLFRAME_TASK_STRATEGY: 'pass' };
     // B's tasks last ~8 s (real-time reads) and its grace period is 2 s: SIGTERM must interrupt them.
-    const b = await startNode({ ...shared, STILLFRAME_STATE_DIR: join(root, '.b'), STILLFRAME_FFMPEG: slow.path, STILLFRAME_SHUTDOWN_GRACE_MS: '2000' });
+    const b = await startServe({ ...shared, STILLFRAME_STATE_DIR: join(root, '.b'), STILLFRAME_FFMPEG: slow.path, STILLFRAME_SHUTDOWN_GRACE_MS: '2000' });
     await rpc(b.url, 'CreateProject', { ProjectName: 'stop' });
     const ids: string[] = [];
     for (let i = 0; i < 4; i++) {
@@ -169,7 +170,7 @@ describe.skipIf(!redisServer)('graceful stop of a worker node', () => {
     await queue.close();
 
     // A node started afterwards takes over everything, including B's interrupted tasks.
-    const a = await startNode({ ...shared, STILLFRAME_STATE_DIR: join(root, '.a') });
+    const a = await startServe({ ...shared, STILLFRAME_STATE_DIR: join(root, '.a') });
     await waitFor(async () => {
       const listed = await rpc(a.url, 'ListTasks', { ProjectName: 'stop', Status: 'Succeeded' });
       return (listed.Tasks as unknown[]).length === ids.length;
@@ -198,7 +199,7 @@ describe.skipIf(!redisServer)('roles', () => {
     await new Promise<void>((r) => hookServer.listen(0, '127.0.0.1', r));
     const hookUrl = `http://127.0.0.1:${(hookServer.address() as AddressInfo).port}/hook`;
     const shared = { STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_REDIS_URL: redis.url, STILLFRAME_WEBHOOKS: `done=${hookUrl}` };
-    const api = await startNode({ ...shared, STILLFRAME_ROLE: 'api', STILLFRAME_STATE_DIR: join(root, '.api') });
+    const api = await startServe({ ...shared, STILLFRAME_ROLE: 'api', STILLFRAME_STATE_DIR: join(root, '.api') });
     await rpc(api.url, 'CreateProject', { ProjectName: 'roles' });
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
@@ -213,7 +214,7 @@ describe.skipIf(!redisServer)('roles', () => {
     // No worker yet: the tasks wait in the queue.
     await new Promise((r) => setTimeout(r, 500));
     for (const id of ids) expect((await rpc(api.url, 'GetTask', { ProjectName: 'roles', TaskId: id, TaskType: 'MediaConvert' })).Status).toBe('Running');
-    const worker = await startNode({ ...shared, STILLFRAME_ROLE: 'worker', STILLFRAME_STATE_DIR: join(root, '.worker') });
+    const worker = await startServe({ ...shared, STILLFRAME_ROLE: 'worker', STILLFRAME_STATE_DIR: join(root, '.worker') });
     await waitFor(async () => {
       const listed = await rpc(api.url, 'ListTasks', { ProjectName: 'roles', Status: 'Succeeded' });
       return (listed.Tasks as unknown[]).length === ids.length;

@@ -6,7 +6,8 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from '../support/fixtures.js';
-import { cleanup, findBinary, nginxBinary, requestCount, SHIPPED_NGINX_CONF, startNginx, startNode, tempDir, type Node } from './harness.js';
+import { nginxBinary, requestCount, SHIPPED_NGINX_CONF, startNginx } from './harness.js';
+import { findBinary, type Node, startServe, stopAll, tempDir } from '../support/processes.js';
 
 const VIDEO = { container: 'mp4', codec: 'h264', fps: 25, seconds: 4, gop: 25, width: 640, height: 360 } as const;
 const snapshot = (t: number, w: number) => `/media/v.mp4?x-oss-process=video/snapshot,t_${t},f_jpg,w_${w}`;
@@ -24,10 +25,10 @@ beforeAll(async () => {
   const sizes = [160, 320, 480];
   const page = `<!doctype html><html><body>${sizes.map((w, i) => `<img id="i${i}" src="${snapshot(1000 + i * 500, w)}">`).join('')}</body></html>`;
   await writeFile(join(root, 'media', 'page.html'), page);
-  node = await startNode({ STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_LOG_LEVEL: 'warn' });
+  node = await startServe({ STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_LOG_LEVEL: 'warn' });
   cdn = (await startNginx(Number(new URL(node.url).port))).url;
 }, 60_000);
-afterAll(cleanup);
+afterAll(stopAll);
 
 describe.skipIf(!hasNginx)('the shipped nginx.conf', () => {
   it('passes nginx -t as shipped (-p <writable dir> -c <absolute path>)', async () => {

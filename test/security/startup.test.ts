@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startChildServer } from './child-server.js';
+import { startServe } from '../support/processes.js';
 
 let root: string;
 beforeAll(async () => {
@@ -14,7 +14,7 @@ afterAll(() => rm(root, { recursive: true, force: true }));
 
 describe('start-up notice', () => {
   it('no keys, loopback: says open access on loopback only', async () => {
-    const s = await startChildServer({ HOST: '127.0.0.1', STILLFRAME_STORAGE: `file://${join(root, 'a')}` });
+    const s = await startServe({ HOST: '127.0.0.1', STILLFRAME_STORAGE: `file://${join(root, 'a')}` });
     try {
       expect(s.output()).toContain('no access keys configured: open access, listening on loopback only');
     } finally {
@@ -23,7 +23,7 @@ describe('start-up notice', () => {
   });
 
   it('no keys, all interfaces: warns', async () => {
-    const s = await startChildServer({ HOST: '0.0.0.0', STILLFRAME_STORAGE: `file://${join(root, 'b')}` });
+    const s = await startServe({ HOST: '0.0.0.0', STILLFRAME_STORAGE: `file://${join(root, 'b')}` });
     try {
       const line = s.output().split('\n').find((l) => l.includes('no access keys configured'));
       expect(line).toBeDefined();
@@ -34,9 +34,9 @@ describe('start-up notice', () => {
   });
 
   it('keys: says signatures are required and never prints a secret', async () => {
-    const s = await startChildServer({ HOST: '127.0.0.1', STILLFRAME_STORAGE: `file://${join(root, 'c')}`, STILLFRAME_ACCESS_KEYS: 'id1:very-secret-value', STILLFRAME_BUCKET_ACL: 'demo:public-read' });
+    const s = await startServe({ HOST: '127.0.0.1', STILLFRAME_STORAGE: `file://${join(root, 'c')}`, STILLFRAME_ACCESS_KEYS: 'id1:very-secret-value', STILLFRAME_BUCKET_ACL: 'demo:public-read' });
     try {
-      await fetch(`${s.base}/demo/x.mp4?OSSAccessKeyId=id1&Expires=1&Signature=abc`);
+      await fetch(`${s.url}/demo/x.mp4?OSSAccessKeyId=id1&Expires=1&Signature=abc`);
       await new Promise((r) => setTimeout(r, 200));
       expect(s.output()).toContain('signed requests required');
       expect(s.output()).not.toContain('very-secret-value');

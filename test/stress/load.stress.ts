@@ -5,19 +5,19 @@ import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ffmpegChildren, rssOf, startChildServer, type ChildServer } from '../security/child-server.js';
+import { ffmpegChildren, rssOf, startServe, type Node } from '../support/processes.js';
 import { fixture, frameAt, readFrameIndex } from '../support/fixtures.js';
 
 const N = 200;
 let root: string;
-let server: ChildServer;
+let server: Node;
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'stillframe-load-'));
   await mkdir(join(root, 'media'));
   const video = await fixture({ container: 'mp4', codec: 'h264', seconds: 8 });
   for (let i = 0; i < 4; i++) await copyFile(video, join(root, 'media', `v${i}.mp4`));
-  server = await startChildServer({ HOST: '127.0.0.1', STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_LOG_LEVEL: 'warn' });
+  server = await startServe({ HOST: '127.0.0.1', STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_LOG_LEVEL: 'warn' });
 }, 120_000);
 
 afterAll(async () => {
@@ -34,7 +34,7 @@ async function burst(tag: number, abortEvery = 0) {
     Array.from({ length: N }, async (_, i) => {
       // Distinct URLs: 4 objects × distinct times (never the same frame twice per object).
       const t = 40 * (i + 1) + tag;
-      const url = `${server.base}/media/v${i % 4}.mp4?x-oss-process=video/snapshot,t_${t},f_jpg,w_160`;
+      const url = `${server.url}/media/v${i % 4}.mp4?x-oss-process=video/snapshot,t_${t},f_jpg,w_160`;
       const controller = new AbortController();
       if (abortEvery && i % abortEvery === 0) setTimeout(() => controller.abort(), 50 + (i % 7) * 30);
       try {
@@ -53,7 +53,7 @@ async function burst(tag: number, abortEvery = 0) {
 describe(`${N} concurrent distinct cold requests`, () => {
   it('no crash, bounded memory, 503 + Retry-After for the excess, every 200 the right frame, no ffmpeg left', async () => {
     // Warm up (module loading, sharp, first probe) so the RSS baseline is the steady state.
-    expect((await fetch(`${server.base}/media/v0.mp4?x-oss-process=video/snapshot,t_0,w_160`)).status).toBe(200);
+    expect((await fetch(`${server.url}/media/v0.mp4?x-oss-process=video/snapshot,t_0,w_160`)).status).toBe(200);
     const baseline = await rssOf(server.child.pid!);
     const { results, ms, peak } = await burst(1);
     const ok = results.filter((r) => r.status === 200);
@@ -77,8 +77,8 @@ describe(`${N} concurrent distinct cold requests`, () => {
     for (let i = 0; i < 60 && (await ffmpegChildren(server.child.pid!)).length; i++) await new Promise((r) => setTimeout(r, 50));
     expect(await ffmpegChildren(server.child.pid!)).toEqual([]);
     // Still serving.
-    expect((await fetch(`${server.base}/media/v3.mp4?x-oss-process=video/snapshot,t_7000,w_160`)).status).toBe(200);
-    const health = (await (await fetch(`${server.base}/_/health`)).json()) as { captures?: { active: number; queued: number } };
+    expect((await fetch(`${server.url}/media/v3.mp4?x-oss-process=video/snapshot,t_7000,w_160`)).status).toBe(200);
+    const health = (await (await fetch(`${server.url}/_/health`)).json()) as { captures?: { active: number; queued: number } };
     expect(health).toBeTruthy();
   }, 120_000);
 });

@@ -1,10 +1,8 @@
 // Durability: a task accepted (TaskId returned) finishes even if the server stops mid-task — a clean
 // close or a SIGKILL of the real process — exactly once per output, and no half-written image is ever
 // visible under an output name.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFile, mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { copyFile, mkdir, readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';
@@ -13,21 +11,14 @@ import { createDeps, type Deps } from '../../src/deps.js';
 import { silentLogger } from '../../src/log.js';
 import { fixture, readFrameIndex } from '../support/fixtures.js';
 import { slowFfmpeg, waitFor } from '../support/slow-ffmpeg.js';
+import { rpc, startServe, stopAll, tempDir } from '../support/processes.js';
 
-const BIN = resolve(import.meta.dirname, '../../bin/stillframe.js');
 const VIDEO = { container: 'mp4', codec: 'h264', fps: 25, seconds: 8, gop: 25 } as const;
 const FRAMES = 40;
-const children: ChildProcess[] = [];
-const dirs: string[] = [];
-
-afterEach(async () => {
-  for (const child of children.splice(0)) child.kill('SIGKILL');
-  for (const dir of dirs.splice(0)) await rm(dir, { recursive: true, force: true });
-});
+afterEach(stopAll);
 
 async function storageWithVideo(): Promise<string> {
-  const root = await mkdtemp(join(tmpdir(), 'stillframe-recovery-'));
-  dirs.push(root);
+  const root = await tempDir('recovery');
   await mkdir(join(root, 'media'), { recursive: true });
   await copyFile(await fixture(VIDEO), join(root, 'media', 'v.mp4'));
   return root;
@@ -38,11 +29,6 @@ const request = (dir: string) => ({
   Sources: [{ URI: 'oss://media/v.mp4' }],
   Targets: [{ Image: { Snapshots: [{ Format: 'jpg', Interval: 0.2, URI: `oss://media/${dir}/{index}.jpg` }] } }],
 });
-
-async function rpc(url: string, action: string, params: Record<string, unknown>): Promise<Record<string, any>> {
-  const res = await fetch(`${url}/?Action=${action}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) });
-  return (await res.json()) as Record<string, any>;
-}
 
 async function waitTask(url: string, taskId: string, timeoutMs = 60_000): Promise<Record<string, any>> {
   let task: Record<string, any> = {};
@@ -123,27 +109,12 @@ describe('in-process restart', () => {
   }, 90_000);
 });
 
-async function startProcess(env: Record<string, string | undefined>): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], {
-    env: { ...process.env, STILLFRAME_LOG_LEVEL: 'warn', STILLFRAME_DEMO: 'false', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  await waitFor(async () => /serving .* on (http:\/\/\S+)/.test(output) || child.exitCode !== null, 60_000);
-  const url = /serving .* on (http:\/\/\S+)/.exec(output)?.[1];
-  if (!url) throw new Error(`server did not start:\n${output}`);
-  return { child, url };
-}
-
 describe('SIGKILL', () => {
   it('every accepted task finishes after a restart, once per output, never showing a torn image', async () => {
     const root = await storageWithVideo();
     const slow = await slowFfmpeg();
-    const env = { STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_TASK_CONCURRENCY: '1' };
-    const first = await startProcess({ ...env, STILLFRAME_FFMPEG: slow.path });
+    const env = { STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_TASK_CONCURRENCY: '1', STILLFRAME_LOG_LEVEL: 'warn' };
+    const first = await startServe({ ...env, STILLFRAME_FFMPEG: slow.path });
     await rpc(first.url, 'CreateProject', { ProjectName: 'test-project' });
     const running = (await rpc(first.url, 'CreateMediaConvertTask', request('running'))).TaskId as string;
     const queued = (await rpc(first.url, 'CreateMediaConvertTask', request('queued'))).TaskId as string;
@@ -157,7 +128,7 @@ describe('SIGKILL', () => {
     const before = await outputFiles(outDir);
     expect(before.length).toBeLessThan(FRAMES);
 
-    const second = await startProcess(env);
+    const second = await startServe(env);
     let watch = true;
     const watching = (async () => {
       while (watch) {
