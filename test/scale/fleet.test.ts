@@ -148,7 +148,6 @@ describe.skipIf(!redisServer)('graceful stop of a worker node', () => {
     expect(await exited).toBe(0);
     expect(Date.now() - stoppedAt).toBeLessThan(5000);
     expect(logLines(b.output(), 'task interrupted by shutdown').length).toBeGreaterThan(0);
-    expect(logLines(b.output(), 'task finished')).toHaveLength(0);
     // Its ffmpeg processes went with it.
     const alive = (pid: number) => {
       try {
@@ -175,7 +174,11 @@ describe.skipIf(!redisServer)('graceful stop of a worker node', () => {
       const listed = await rpc(a.url, 'ListTasks', { ProjectName: 'stop', Status: 'Succeeded' });
       return (listed.Tasks as unknown[]).length === ids.length;
     }, 45_000);
-    expect(logLines(a.output(), 'task finished').map((l) => l.taskId as string).sort()).toEqual([...ids].sort());
+    // Each task ended once, fleet-wide (B may finish one within its grace period); B's interrupted ones on A.
+    const finishedOnA = logLines(a.output(), 'task finished').map((l) => l.taskId as string);
+    const finishedOnB = logLines(b.output(), 'task finished').map((l) => l.taskId as string);
+    expect([...finishedOnA, ...finishedOnB].sort()).toEqual([...ids].sort());
+    for (const id of interrupted) expect(finishedOnA).toContain(id);
     for (const [i] of ids.entries()) {
       const names = (await readdir(join(root, 'media', 'stop', String(i)))).filter((n) => !n.startsWith('.')).sort();
       expect(names).toEqual(Array.from({ length: FRAMES }, (_, n) => `${n + 1}.jpg`).sort());
