@@ -12,8 +12,14 @@ import { createOpsRoutes } from './http/ops-routes.js';
 import { ossErrorBody, ossErrorHeaders } from './http/oss-errors.js';
 import { AbortedError } from './media/run.js';
 
-// OSS request ids are 24 upper-case hex characters.
-const newRequestId = () => randomBytes(12).toString('hex').toUpperCase();
+// OSS request ids are 24 upper-case hex characters: a random per-process prefix and a counter — unique
+// across a fleet, and no random-number call on the hot path.
+const requestIdPrefix = randomBytes(8).toString('hex').toUpperCase();
+let requestCounter = 0;
+const newRequestId = () => {
+  requestCounter = (requestCounter + 1) >>> 0;
+  return requestIdPrefix + requestCounter.toString(16).toUpperCase().padStart(8, '0');
+};
 
 export function createApp(deps: Deps): Hono<AppEnv> {
   const { config, metrics, log } = deps;

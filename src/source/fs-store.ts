@@ -83,19 +83,42 @@ export async function createFsStore(root: string): Promise<ObjectStore> {
     throw errors.noSuchBucket(bucket);
   }
 
-  /** The real path of an existing object, proven to be a regular file inside its bucket. */
-  async function objectPath(bucket: string, key: string): Promise<{ path: string; size: number; stat: ObjectStat }> {
-    validateKey(key);
-    const dir = await bucketDir(bucket);
+  // Likewise an object's real path (realpath walks every path component: the dearest call of a cached
+  // hit). Only the proven-inside path is remembered, so a symlink planted meanwhile is never followed;
+  // the stat below still runs on every call, so a rewritten object shows its new ETag at once.
+  const resolved = new Map<string, { path: string; until: number }>();
+
+  async function realObjectPath(dir: string, key: string): Promise<string> {
+    const wanted = join(dir, key);
+    const known = resolved.get(wanted);
+    if (known && known.until > Date.now()) return known.path;
     let path: string;
     try {
-      path = await realpath(join(dir, key));
+      path = await realpath(wanted);
     } catch (err) {
       if (isNotFound(err)) throw errors.noSuchKey(key);
       throw err;
     }
     if (!path.startsWith(dir + sep)) throw errors.noSuchKey(key);
-    const info = await stat(path, { bigint: true });
+    if (resolved.size > 100_000) resolved.clear();
+    resolved.set(wanted, { path, until: Date.now() + BUCKET_TTL_MS });
+    return path;
+  }
+
+  /** The real path of an existing object, proven to be a regular file inside its bucket. */
+  async function objectPath(bucket: string, key: string): Promise<{ path: string; size: number; stat: ObjectStat }> {
+    validateKey(key);
+    const dir = await bucketDir(bucket);
+    const path = await realObjectPath(dir, key);
+    let info;
+    try {
+      info = await stat(path, { bigint: true });
+    } catch (err) {
+      // Gone since it was resolved (deleted, or its name moved): resolve afresh next time.
+      resolved.delete(join(dir, key));
+      if (isNotFound(err)) throw errors.noSuchKey(key);
+      throw err;
+    }
     if (!info.isFile()) throw errors.noSuchKey(key);
     // Identity of this version of the file: inode, size and nanosecond mtime change on every rewrite.
     const etag = createHash('sha1').update(`${info.ino}:${info.size}:${info.mtimeNs}`).digest('hex').slice(0, 32);
