@@ -79,7 +79,7 @@ export function createApp(deps: Deps): Hono<AppEnv> {
   });
   // IMM RPC actions (POST /, GET /?Action=…) before the object routes; anything else falls through.
   // Access keys gate both APIs: RPC signatures on IMM actions, OSS signatures and bucket ACLs on objects.
-  const access = createAccessControl({ keys: config.accessKeys, bucketAcl: config.access?.bucketAcl ?? {}, keyBuckets: config.access?.keyBuckets ?? {} });
+  const access = createAccessControl({ keys: config.accessKeys, ...config.access });
   const imm = createImmHandler({
     tasks: deps.tasks,
     accessKeys: config.accessKeys,

@@ -359,6 +359,7 @@ export function loadConfig(env: Env = process.env, flags: Record<string, string>
     v[name] = raw === undefined || raw === '' ? setting.default : setting.parse(raw, fromFlag !== undefined ? `--${setting.flag}` : setting.env);
   }
   const s = v as Values;
+  const accessKeys = { ...s.accessKeysFile, ...s.accessKeys };
   return Object.freeze({
     port: s.port,
     host: s.host,
@@ -412,8 +413,8 @@ export function loadConfig(env: Env = process.env, flags: Record<string, string>
       backoffMs: s.webhookBackoffMs,
       timeoutMs: s.webhookTimeoutMs,
     },
-    accessKeys: { ...s.accessKeysFile, ...s.accessKeys },
-    access: { bucketAcl: s.bucketAcl, keyBuckets: knownKeys(s.keyBuckets, { ...s.accessKeysFile, ...s.accessKeys }) },
+    accessKeys,
+    access: { bucketAcl: s.bucketAcl, keyBuckets: knownKeys(s.keyBuckets, accessKeys) },
     scale: { redisUrl: s.redisUrl, role: roleOf(s.role, s.redisUrl), lockMs: s.redisLockMs, redisPrefix: s.redisPrefix },
   });
 }

@@ -18,8 +18,8 @@ export interface ImmRoutesDeps {
   tasks: TaskService;
   /** AccessKeyId → secret; empty = unsigned requests are accepted. */
   accessKeys: Record<string, string>;
-  /** Bucket permissions of the signing key for task sources and outputs; absent = any bucket. */
-  access?: AccessControl;
+  /** Bucket permissions of the signing key for task sources and outputs (open when no keys exist). */
+  access: AccessControl;
   /** The task parser's limits (the service's), so a request refused here gets the service's message. */
   limits: RequestLimits;
 }
@@ -110,12 +110,12 @@ export function taskInfo(task: TaskRecord, withDefinition: boolean) {
 export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => Promise<Response> {
   const verifier = Object.keys(deps.accessKeys).length ? createRpcVerifier(deps.accessKeys) : undefined;
   const { tasks, access } = deps;
-  const restricted = (principal: string | undefined) => !!access?.enabled && principal !== undefined && access.restricted(principal);
+  const restricted = (principal: string | undefined) => access.enabled && principal !== undefined && access.restricted(principal);
   /** A key limited to some buckets sees only the tasks it could have submitted itself. */
   const visibleTo = (principal: string | undefined, task: TaskRecord) => {
     if (!restricted(principal)) return true;
     const { sources, outputs } = taskBuckets(task.Definition, deps.limits, new Date(task.CreateTime));
-    return sources.every((s) => access!.mayRead(principal, s.bucket)) && outputs.every((o) => access!.mayWrite(principal, o.bucket));
+    return sources.every((s) => access.mayRead(principal, s.bucket)) && outputs.every((o) => access.mayWrite(principal, o.bucket));
   };
 
   const actions: Record<string, (params: Params, principal?: string) => Promise<Record<string, unknown>> | Record<string, unknown>> = {
@@ -134,9 +134,9 @@ export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => P
       return {};
     },
     async CreateMediaConvertTask(params, principal) {
-      if (deps.access?.enabled) {
+      if (access.enabled) {
         const { sources, outputs } = taskBuckets(params, deps.limits);
-        checkTaskBuckets(deps.access, principal, sources, outputs);
+        checkTaskBuckets(access, principal, sources, outputs);
       }
       const task = await tasks.submit(params);
       return { TaskId: task.TaskId, EventId: task.EventId };

@@ -20,8 +20,8 @@ export interface ObjectRoutesDeps {
   objectCacheControl: string;
   /** PUT /{bucket}/{key} uploads; absent or disabled → 405. */
   put?: { enabled: boolean; maxBytes: number };
-  /** Signatures and bucket ACLs (src/http/access.ts); absent = open access. */
-  access?: AccessControl;
+  /** Signatures and bucket ACLs (src/http/access.ts); open when no keys exist. */
+  access: AccessControl;
 }
 
 // Longer query strings carry no legitimate request and are refused before any parsing.
@@ -64,7 +64,7 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
     if (url.search.length > MAX_QUERY_LENGTH) throw errors.invalidArgument(`The query string is longer than ${MAX_QUERY_LENGTH} characters.`);
     const { bucket, key } = locateObject(c.req.header('host') ?? '', url.pathname, deps.domain);
     // Before anything is read: a private object's existence is not revealed to an unsigned request.
-    deps.access?.authorizeObject(c.req.raw, url, bucket, key, 'read');
+    deps.access.authorizeObject(c.req.raw, url, bucket, key, 'read');
     const processes = url.searchParams.getAll('x-oss-process');
     if (processes.length > 1) throw errors.malformedProcess('x-oss-process appears more than once.');
     const process = processes[0];
@@ -137,7 +137,7 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
     const { bucket, key } = locateObject(c.req.header('host') ?? '', url.pathname, deps.domain);
     validateBucket(bucket);
     validateKey(key);
-    deps.access?.authorizeObject(c.req.raw, url, bucket, key, 'write');
+    deps.access.authorizeObject(c.req.raw, url, bucket, key, 'write');
     if (deps.store.readOnly) throw errors.readOnlyStorage(deps.store.description);
     const length = c.req.header('content-length');
     const chunked = /\bchunked\b/i.test(c.req.header('transfer-encoding') ?? '');
