@@ -3,14 +3,13 @@
 import { randomBytes } from 'node:crypto';
 import { Hono } from 'hono';
 import type { Deps } from './deps.js';
-import { AppError, errors, toAppError } from './errors.js';
+import { AbortedError, AppError, errors, toAppError } from './errors.js';
 import type { AppEnv } from './http/context.js';
 import { createAccessControl } from './http/access.js';
 import { createImmHandler, isImmRequest } from './http/imm-routes.js';
 import { createObjectRoutes } from './http/object-routes.js';
 import { createOpsRoutes } from './http/ops-routes.js';
 import { ossErrorBody, ossErrorHeaders } from './http/oss-errors.js';
-import { AbortedError } from './media/run.js';
 
 // OSS request ids are 24 upper-case hex characters: a random per-process prefix and a counter — unique
 // across a fleet, and no random-number call on the hot path.
@@ -66,7 +65,7 @@ export function createApp(deps: Deps): Hono<AppEnv> {
     '/_',
     createOpsRoutes({
       metrics,
-      binaries: deps.runner.binaries,
+      engine: deps.pool,
       storage: deps.store.description,
       version: deps.version,
       isDraining: deps.isDraining,

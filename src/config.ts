@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
+import { TONE_MAPS, type ToneMap } from './media/protocol.js';
 
 export interface Config {
   port: number;
@@ -18,20 +19,23 @@ export interface Config {
     /** Undefined = the AWS SDK's default credential chain (instance role, ~/.aws). */
     credentials: { accessKeyId: string; secretAccessKey: string; sessionToken?: string } | undefined;
   };
-  /** Remote reads (S3, HTTP origin): timeouts and the block cache ffmpeg reads through. */
+  /** Remote reads (S3, HTTP origin): timeouts and the block cache the engine reads through. */
   origin: { timeoutMs: number; blockSize: number; blockCacheBytes: number };
   /** PUT /{bucket}/{key}: off unless enabled; bodies up to maxBytes. */
   put: { enabled: boolean; maxBytes: number };
   /** Virtual-hosted style: `bucket.<domain>` in Host selects the bucket. */
   domain: string | undefined;
-  cache: { imageBytes: number; probeEntries: number };
-  ffmpeg: {
-    path: string | undefined;
-    ffprobePath: string | undefined;
-    timeoutMs: number;
-    maxConcurrent: number;
+  cache: { imageBytes: number };
+  /** The capture workers (src/media/pool.ts): processes, their limits, and the queue in front of them. */
+  engine: {
+    workers: number;
     /** Decoder threads per capture. */
     threads: number;
+    /** Deadline of one snapshot's decode. */
+    timeoutMs: number;
+    maxMemoryBytes: number;
+    openSources: number;
+    tonemap: ToneMap;
     queueLength: number;
     queueTimeoutMs: number;
   };
@@ -40,7 +44,6 @@ export interface Config {
     maxSourceDurationSeconds: number;
     maxSourceBytes: number;
     maxOutputDimension: number;
-    maxOutputBytes: number;
   };
   quality: { jpeg: number; webp: number; avif: number };
   http: { snapshotCacheControl: string; objectCacheControl: string };
@@ -56,8 +59,8 @@ export interface Config {
     concurrency: number;
     maxFramesPerTask: number;
     retentionDays: number;
-    ffmpegTimeoutMs: number;
-    strategy: 'auto' | 'pass' | 'seek';
+    /** Deadline of one decoding job of a task (index, extraction). */
+    timeoutMs: number;
   };
   webhooks: {
     /** Notification topic name → URL the IMM message is POSTed to. */
@@ -261,25 +264,24 @@ export const SETTINGS = {
   awsSecretAccessKey: { env: 'AWS_SECRET_ACCESS_KEY', help: 'S3 secret key (never logged).', shown: '(SDK chain)', parse: (raw: string) => raw as string | undefined, default: undefined },
   awsSessionToken: { env: 'AWS_SESSION_TOKEN', help: 'S3 session token for temporary credentials.', shown: '(none)', parse: (raw: string) => raw as string | undefined, default: undefined },
   originTimeoutMs: { env: 'STILLFRAME_ORIGIN_TIMEOUT_MS', help: 'Deadline for an S3/HTTP origin to connect, answer, and between body bytes; past it → 504.', parse: integer(100), default: 10_000 },
-  blockSize: { env: 'STILLFRAME_BLOCK_SIZE', help: 'Unit of ranged reads from S3/HTTP origins for ffmpeg (64KB–8MB).', shown: '256KB', parse: (raw: string, name: string) => inRange(bytes(raw, name), 64 * 1024, 8 * 1024 ** 2, name), default: 256 * 1024 },
+  blockSize: { env: 'STILLFRAME_BLOCK_SIZE', help: 'Unit of ranged reads from S3/HTTP origins for the engine (64KB–8MB).', shown: '256KB', parse: (raw: string, name: string) => inRange(bytes(raw, name), 64 * 1024, 8 * 1024 ** 2, name), default: 256 * 1024 },
   blockCacheBytes: { env: 'STILLFRAME_BLOCK_CACHE_BYTES', help: 'Bytes of origin blocks kept in memory (LRU), keyed by object ETag: indexes and headers are read once.', shown: '256MB', parse: bytes, default: 256 * 1024 ** 2 },
   allowPut: { env: 'STILLFRAME_ALLOW_PUT', help: 'Accept PUT /{bucket}/{key} uploads (with access keys: OSS-signed by a key allowed the bucket; without: trusted networks only).', parse: boolean, default: false },
   maxPutBytes: { env: 'STILLFRAME_MAX_PUT_BYTES', help: 'Largest PUT body accepted.', shown: '5GB', parse: bytes, default: 5 * 1024 ** 3 },
   domain: { env: 'STILLFRAME_DOMAIN', help: 'Enables virtual-hosted URLs: Host bucket.<domain> selects the bucket.', shown: '(off)', flag: 'domain', parse: (raw: string) => raw.toLowerCase() as string | undefined, default: undefined },
   imageCacheBytes: { env: 'STILLFRAME_CACHE_BYTES', help: 'Bytes of finished images kept in the in-process LRU (accepts 256MB, 1GB).', shown: '256MB', parse: bytes, default: 256 * 1024 ** 2 },
-  probeCacheEntries: { env: 'STILLFRAME_PROBE_CACHE_ENTRIES', help: 'Probe results kept (one per object version).', parse: integer(0), default: 10_000 },
-  ffmpegPath: { env: 'STILLFRAME_FFMPEG', help: 'ffmpeg binary; overrides the resolution chain.', shown: '(chain)', parse: (raw: string) => raw as string | undefined, default: undefined },
-  ffprobePath: { env: 'STILLFRAME_FFPROBE', help: 'ffprobe binary; overrides the resolution chain.', shown: '(chain)', parse: (raw: string) => raw as string | undefined, default: undefined },
-  ffmpegTimeoutMs: { env: 'STILLFRAME_FFMPEG_TIMEOUT_MS', help: 'Deadline for one ffmpeg/ffprobe run; killed (SIGKILL) and answered 504 past it.', parse: integer(100), default: 30_000 },
-  maxConcurrent: { env: 'STILLFRAME_MAX_FFMPEG', help: 'Captures (ffmpeg processes) running at once.', shown: 'CPU cores', parse: integer(1, 1024), default: cores },
-  ffmpegThreads: { env: 'STILLFRAME_FFMPEG_THREADS', help: 'Decoder threads per capture; 0 = one per CPU core.', parse: integer(0, 64), default: 0 },
-  queueLength: { env: 'STILLFRAME_QUEUE_LENGTH', help: 'Captures allowed to wait for a slot; beyond it → 503 + Retry-After.', parse: integer(0), default: 64 },
-  queueTimeoutMs: { env: 'STILLFRAME_QUEUE_TIMEOUT_MS', help: 'Longest wait for a slot before 503 + Retry-After.', parse: integer(1), default: 10_000 },
+  workers: { env: 'STILLFRAME_WORKERS', help: 'Capture worker processes (each decodes one image or task job at a time): how many decodes run at once.', shown: 'CPU cores', parse: integer(1, 256), default: cores },
+  decodeThreads: { env: 'STILLFRAME_DECODE_THREADS', help: 'Decoder threads per capture; 0 = one per CPU core.', parse: integer(0, 64), default: 0 },
+  decodeTimeoutMs: { env: 'STILLFRAME_DECODE_TIMEOUT_MS', help: 'Deadline for one snapshot decode; past it the worker is killed (and replaced) and the request answered 504.', parse: integer(100), default: 30_000 },
+  workerMaxMemory: { env: 'STILLFRAME_WORKER_MAX_MEMORY', help: 'Resident memory a capture worker may use: above it mid-job the worker is killed and the request answered 400; above 3/4 of it after a job the worker is replaced.', shown: '1GB', parse: bytes, default: 1024 ** 3 },
+  workerOpenSources: { env: 'STILLFRAME_WORKER_OPEN_SOURCES', help: 'Media objects each capture worker keeps open (demuxer + decoder), so repeated frames of a hot file skip open and probe.', parse: integer(1, 1024), default: 16 },
+  tonemap: { env: 'STILLFRAME_TONEMAP', help: 'Tone-mapping curve for HDR (PQ, HLG) sources to SDR, with reference white at 203 cd/m²: mobius, hable, reinhard, clip, or off (the signal as it is).', parse: oneOf(TONE_MAPS), default: 'mobius' as ToneMap },
+  queueLength: { env: 'STILLFRAME_QUEUE_LENGTH', help: 'Captures allowed to wait for a worker; beyond it → 503 + Retry-After.', parse: integer(0), default: 64 },
+  queueTimeoutMs: { env: 'STILLFRAME_QUEUE_TIMEOUT_MS', help: 'Longest wait for a worker before 503 + Retry-After.', parse: integer(1), default: 10_000 },
   maxSourcePixels: { env: 'STILLFRAME_MAX_SOURCE_PIXELS', help: 'Largest frame (width×height) decoded; larger sources → 400 before decoding.', shown: '7680×4320', parse: integer(1), default: 7680 * 4320 },
   maxSourceDurationSeconds: { env: 'STILLFRAME_MAX_SOURCE_DURATION', help: 'Longest source accepted, in seconds.', shown: '43200 (12 h)', parse: integer(1), default: 12 * 3600 },
   maxSourceBytes: { env: 'STILLFRAME_MAX_SOURCE_BYTES', help: 'Largest source object accepted.', shown: '50GB', parse: bytes, default: 50 * 1024 ** 3 },
   maxOutputDimension: { env: 'STILLFRAME_MAX_OUTPUT_DIMENSION', help: 'Largest w or h accepted in a request.', parse: integer(1, 16384), default: 4096 },
-  maxOutputBytes: { env: 'STILLFRAME_MAX_DECODED_BYTES', help: 'Bound on one ffmpeg run\'s output (decoded frame, probe data); beyond it the run is killed.', shown: 'one 8K RGB frame', parse: bytes, default: 7680 * 4320 * 3 + 1024 },
   jpegQuality: { env: 'STILLFRAME_JPEG_QUALITY', help: 'JPEG quality (1–100).', parse: integer(1, 100), default: 85 },
   webpQuality: { env: 'STILLFRAME_WEBP_QUALITY', help: 'WebP quality (1–100).', parse: integer(1, 100), default: 80 },
   avifQuality: { env: 'STILLFRAME_AVIF_QUALITY', help: 'AVIF quality (1–100).', parse: integer(1, 100), default: 55 },
@@ -289,11 +291,10 @@ export const SETTINGS = {
   shutdownGraceMs: { env: 'STILLFRAME_SHUTDOWN_GRACE_MS', help: 'On SIGTERM/SIGINT, how long in-flight requests may take before exit.', parse: integer(0), default: 25_000 },
   demoMedia: { env: 'STILLFRAME_DEMO', help: 'Generate sample media (bucket demo) on start when missing.', parse: boolean, default: true },
   stateDir: { env: 'STILLFRAME_STATE_DIR', help: 'Directory of the task journal (projects, tasks, progress); survives restarts.', shown: '<storage root>/.stillframe', parse: (raw: string) => resolve(raw) as string | undefined, default: undefined },
-  taskConcurrency: { env: 'STILLFRAME_TASK_CONCURRENCY', help: 'IMM tasks run at once (each runs one ffmpeg at a time, in the limiter\'s batch lane).', parse: integer(1, 256), default: 2 },
+  taskConcurrency: { env: 'STILLFRAME_TASK_CONCURRENCY', help: 'IMM tasks run at once (each runs one decoding job at a time, in the limiter\'s batch lane).', parse: integer(1, 256), default: 2 },
   maxFramesPerTask: { env: 'STILLFRAME_MAX_FRAMES_PER_TASK', help: 'Most frames one task may capture (dhash: sample) in total; more → LimitExceededError.', parse: integer(1, 1_000_000), default: 2000 },
   taskRetentionDays: { env: 'STILLFRAME_TASK_RETENTION_DAYS', help: 'Days a finished task stays queryable (GetTask/ListTasks).', parse: integer(1, 3650), default: 7 },
-  taskFfmpegTimeoutMs: { env: 'STILLFRAME_TASK_FFMPEG_TIMEOUT_MS', help: 'Deadline for one multi-frame ffmpeg run of a task.', parse: integer(1000), default: 600_000 },
-  taskStrategy: { env: 'STILLFRAME_TASK_STRATEGY', help: 'How a task decodes several frames: auto (cost model), pass (one decoding pass) or seek (one seek per frame).', parse: oneOf(['auto', 'pass', 'seek'] as const), default: 'auto' as const },
+  taskTimeoutMs: { env: 'STILLFRAME_TASK_DECODE_TIMEOUT_MS', help: 'Deadline for one decoding job of a task (indexing a source, or extracting its frames).', parse: integer(1000), default: 600_000 },
   webhooks: { env: 'STILLFRAME_WEBHOOKS', help: 'Notification topics → webhook URLs: topic=http(s)://url,… (MNS/RocketMQ TopicName).', shown: '(none)', parse: webhookMap, default: {} as Record<string, string> },
   webhookSecret: { env: 'STILLFRAME_WEBHOOK_SECRET', help: 'HMAC-SHA256 key for the X-Stillframe-Signature header of webhook POSTs.', shown: '(unsigned)', parse: (raw: string) => raw as string | undefined, default: undefined },
   webhookRetries: { env: 'STILLFRAME_WEBHOOK_RETRIES', help: 'Retries of a failed webhook delivery (exponential backoff).', parse: integer(0, 100), default: 5 },
@@ -330,6 +331,26 @@ function knownKeys(keyBuckets: Record<string, string[]>, keys: Record<string, st
 }
 
 type Values = { [K in keyof typeof SETTINGS]: (typeof SETTINGS)[K]['default'] };
+
+/** Settings of earlier versions that no longer do anything, with what replaced them (warned at start-up). */
+const RETIRED: Record<string, string> = {
+  STILLFRAME_FFMPEG: 'the engine is built in (node-av); no ffmpeg binary is used',
+  STILLFRAME_FFPROBE: 'the engine is built in (node-av); no ffprobe binary is used',
+  STILLFRAME_MAX_FFMPEG: 'use STILLFRAME_WORKERS',
+  STILLFRAME_FFMPEG_THREADS: 'use STILLFRAME_DECODE_THREADS',
+  STILLFRAME_FFMPEG_TIMEOUT_MS: 'use STILLFRAME_DECODE_TIMEOUT_MS',
+  STILLFRAME_TASK_FFMPEG_TIMEOUT_MS: 'use STILLFRAME_TASK_DECODE_TIMEOUT_MS',
+  STILLFRAME_MAX_DECODED_BYTES: 'decoded frames are scaled to the output size inside the engine; STILLFRAME_WORKER_MAX_MEMORY bounds a worker',
+  STILLFRAME_PROBE_CACHE_ENTRIES: 'use STILLFRAME_WORKER_OPEN_SOURCES',
+  STILLFRAME_TASK_STRATEGY: 'tasks decide per gap between wanted frames whether to decode on or seek',
+};
+
+/** One warning per retired setting present in `env`. */
+export function retiredSettings(env: Env): string[] {
+  return Object.entries(RETIRED)
+    .filter(([name]) => env[name] !== undefined && env[name] !== '')
+    .map(([name, instead]) => `${name} is no longer used: ${instead}`);
+}
 
 /** `--port 9000` / `--port=9000` → { port: '9000' }. */
 export function parseFlags(argv: readonly string[]): Record<string, string> {
@@ -373,15 +394,16 @@ export function loadConfig(env: Env = process.env, flags: Record<string, string>
     origin: { timeoutMs: s.originTimeoutMs, blockSize: s.blockSize, blockCacheBytes: s.blockCacheBytes },
     put: { enabled: s.allowPut, maxBytes: s.maxPutBytes },
     domain: s.domain,
-    cache: { imageBytes: s.imageCacheBytes, probeEntries: s.probeCacheEntries },
-    ffmpeg: {
-      path: s.ffmpegPath,
-      ffprobePath: s.ffprobePath,
-      timeoutMs: s.ffmpegTimeoutMs,
-      maxConcurrent: s.maxConcurrent,
-      // One decoder thread per core: measured on 2 cores, 0.87× the wall time of ffmpeg's own default
+    cache: { imageBytes: s.imageCacheBytes },
+    engine: {
+      workers: s.workers,
+      // One decoder thread per core: measured on 2 cores, 0.87× the wall time of FFmpeg's own default
       // (cores + 1 threads) and 0.70× that of a single thread for a mid-GOP 720p frame.
-      threads: s.ffmpegThreads || cores,
+      threads: s.decodeThreads || cores,
+      timeoutMs: s.decodeTimeoutMs,
+      maxMemoryBytes: s.workerMaxMemory,
+      openSources: s.workerOpenSources,
+      tonemap: s.tonemap,
       queueLength: s.queueLength,
       queueTimeoutMs: s.queueTimeoutMs,
     },
@@ -390,7 +412,6 @@ export function loadConfig(env: Env = process.env, flags: Record<string, string>
       maxSourceDurationSeconds: s.maxSourceDurationSeconds,
       maxSourceBytes: s.maxSourceBytes,
       maxOutputDimension: s.maxOutputDimension,
-      maxOutputBytes: s.maxOutputBytes,
     },
     quality: { jpeg: s.jpegQuality, webp: s.webpQuality, avif: s.avifQuality },
     http: { snapshotCacheControl: s.snapshotCacheControl, objectCacheControl: s.objectCacheControl },
@@ -403,8 +424,7 @@ export function loadConfig(env: Env = process.env, flags: Record<string, string>
       concurrency: s.taskConcurrency,
       maxFramesPerTask: s.maxFramesPerTask,
       retentionDays: s.taskRetentionDays,
-      ffmpegTimeoutMs: s.taskFfmpegTimeoutMs,
-      strategy: s.taskStrategy,
+      timeoutMs: s.taskTimeoutMs,
     },
     webhooks: {
       topics: s.webhooks,

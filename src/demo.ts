@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppError } from './errors.js';
 import type { Logger } from './log.js';
-import type { FfmpegRunner } from './media/runner.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { ObjectStore } from './source/store.js';
 
 interface DemoObject {
@@ -69,7 +70,7 @@ async function exists(store: ObjectStore, bucket: string, key: string): Promise<
   }
 }
 
-export async function ensureDemoMedia(store: ObjectStore, runner: FfmpegRunner, root: string, log: Logger): Promise<void> {
+export async function ensureDemoMedia(store: ObjectStore, root: string, log: Logger): Promise<void> {
   for (const object of DEMO_OBJECTS) {
     if (await exists(store, object.bucket, object.key)) continue;
     // The local store's buckets are directories; creating one is how a bucket comes to exist.
@@ -78,7 +79,7 @@ export async function ensureDemoMedia(store: ObjectStore, runner: FfmpegRunner, 
     try {
       const out = join(dir, 'out');
       log.info('generating demo media', { bucket: object.bucket, key: object.key });
-      await runner.ffmpeg(['-v', 'error', '-hide_banner', '-y', ...object.args, out]);
+      await promisify(execFile)('ffmpeg', ['-v', 'error', '-hide_banner', '-y', ...object.args, out]);
       await store.write(object.bucket, object.key, createReadStream(out));
     } finally {
       await rm(dir, { recursive: true, force: true });

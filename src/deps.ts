@@ -6,10 +6,8 @@ import { createCapture, type Capture } from './core/capture.js';
 import { createLimiter, type Limiter } from './core/limiter.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
 import { createLogger, type Logger } from './log.js';
-import { resolveBinaries, type Binaries } from './media/binaries.js';
 import { createBlockCache } from './media/block-cache.js';
-import { createMediaEndpoint, routeMedia, type MediaEndpoint } from './media/media-endpoint.js';
-import { createFfmpegRunner, type FfmpegRunner } from './media/runner.js';
+import { createWorkerPool, type WorkerPool } from './media/pool.js';
 import { openStore, outputStoreOf, rangeFetcher } from './source/open-store.js';
 import type { ObjectStore } from './source/store.js';
 import { createRedisTaskService } from './tasks/redis-service.js';
@@ -26,9 +24,8 @@ export interface Deps {
    * with a read-only store and no output storage, `readOnly` is true and write() fails with a clear 400.
    */
   outputStore: ObjectStore;
-  /** The loopback endpoint ffmpeg reads remote objects and HLS playlists through. */
-  media: MediaEndpoint;
-  runner: FfmpegRunner;
+  /** The capture workers (FFmpeg through node-av, in child processes). */
+  pool: WorkerPool;
   caches: Caches;
   limiter: Limiter;
   capture: Capture;
@@ -36,11 +33,12 @@ export interface Deps {
   tasks: TaskService;
   isDraining: () => boolean;
   setDraining: () => void;
+  /** Stops the workers and the task service (after draining). */
+  close(): Promise<void>;
 }
 
 export interface DepsOverrides {
   log?: Logger;
-  binaries?: Binaries;
   store?: ObjectStore;
   outputStore?: ObjectStore;
 }
@@ -50,72 +48,68 @@ const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
   const log = overrides.log ?? createLogger(config.logLevel);
   const metrics = createMetrics();
-  const binaries = overrides.binaries ?? resolveBinaries({ ffmpeg: config.ffmpeg.path, ffprobe: config.ffmpeg.ffprobePath });
-  const baseStore = overrides.store ?? (await openStore(config.storage, config));
-  const originReads = metrics.counter('stillframe_origin_reads_total', 'Ranged reads from the storage origin for ffmpeg (block cache misses)');
-  const originBytes = metrics.counter('stillframe_origin_read_bytes_total', 'Bytes read from the storage origin for ffmpeg');
+  const store = overrides.store ?? (await openStore(config.storage, config));
+  const originReads = metrics.counter('stillframe_origin_reads_total', 'Ranged reads from the storage origin for the engine (block cache misses)');
+  const originBytes = metrics.counter('stillframe_origin_read_bytes_total', 'Bytes read from the storage origin for the engine');
   const blocks = createBlockCache({
     blockSize: config.origin.blockSize,
     maxBytes: config.origin.blockCacheBytes,
-    fetch: rangeFetcher(baseStore),
+    fetch: rangeFetcher(store),
     onFetch: (bytes) => {
       originReads.inc();
       originBytes.inc({}, bytes);
     },
   });
   metrics.gauge('stillframe_block_cache_bytes', 'Bytes held by the origin block cache', () => blocks.size);
-  const media = createMediaEndpoint({ store: baseStore, cache: blocks, log });
-  const store = routeMedia(baseStore, media);
   const outputStore = outputStoreOf(
     store,
     overrides.outputStore ?? (config.outputStorage ? await openStore(config.outputStorage, config) : undefined),
   );
-  const spawns = metrics.counter('stillframe_ffmpeg_spawns_total', 'ffmpeg and ffprobe processes started');
-  const runs = metrics.histogram('stillframe_ffmpeg_run_seconds', 'ffmpeg and ffprobe run time by tool and outcome', [
-    0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
-  ]);
-  const runner = media.wrapRunner(createFfmpegRunner({
-    binaries,
-    timeoutMs: config.ffmpeg.timeoutMs,
-    decodeThreads: config.ffmpeg.threads,
-    maxOutputBytes: config.limits.maxOutputBytes,
-    onSpawn: (tool) => spawns.inc({ tool }),
-    onRun: (tool, ms, ok) => runs.observe(ms / 1000, { tool, outcome: ok ? 'ok' : 'error' }),
-  }));
-  const caches = createCaches({ imageBytes: config.cache.imageBytes, probeEntries: config.cache.probeEntries });
-  const limiter = createLimiter({
-    concurrency: config.ffmpeg.maxConcurrent,
-    queueLength: config.ffmpeg.queueLength,
-    queueTimeoutMs: config.ffmpeg.queueTimeoutMs,
+  const { engine } = config;
+  const pool = createWorkerPool({
+    size: engine.workers,
+    settings: {
+      decodeThreads: engine.threads,
+      maxSourcePixels: config.limits.maxSourcePixels,
+      maxSourceDurationSeconds: config.limits.maxSourceDurationSeconds,
+      quality: config.quality,
+      tonemap: engine.tonemap,
+      openSources: engine.openSources,
+    },
+    store,
+    blocks,
+    maxMemoryBytes: engine.maxMemoryBytes,
+    log,
+    metrics,
   });
-  metrics.gauge('stillframe_captures_active', 'Captures holding an ffmpeg slot', () => limiter.active);
-  metrics.gauge('stillframe_captures_queued', 'Captures waiting for an ffmpeg slot', () => limiter.queued);
+  const caches = createCaches({ imageBytes: config.cache.imageBytes });
+  // One slot per worker: the limiter's queue (bounded, with a deadline) is where load waits or is shed.
+  const limiter = createLimiter({ concurrency: pool.size, queueLength: engine.queueLength, queueTimeoutMs: engine.queueTimeoutMs });
+  metrics.gauge('stillframe_captures_active', 'Captures holding a worker', () => limiter.active);
+  metrics.gauge('stillframe_captures_queued', 'Captures waiting for a worker', () => limiter.queued);
   metrics.gauge('stillframe_image_cache_bytes', 'Bytes held by the result cache', () => caches.images.calculatedSize);
   const capture = createCapture({
     store,
-    runner,
+    blocks,
+    pool,
     caches,
     limiter,
     metrics,
-    limits: { ...config.limits },
-    quality: config.quality,
+    limits: { maxSourceBytes: config.limits.maxSourceBytes },
+    timeoutMs: { snapshot: engine.timeoutMs, task: config.tasks.timeoutMs },
   });
   const taskDeps: TaskServiceDeps = {
     store,
+    outputStore,
     capture,
-    runner,
     limiter,
     metrics,
     log,
-    quality: config.quality,
     limits: { maxOutputDimension: config.limits.maxOutputDimension, maxFramesPerTask: config.tasks.maxFramesPerTask },
     stateDir: config.tasks.stateDir,
     concurrency: config.tasks.concurrency,
     retentionDays: config.tasks.retentionDays,
-    ffmpegTimeoutMs: config.tasks.ffmpegTimeoutMs,
-    strategy: config.tasks.strategy,
     webhooks: config.webhooks,
-    onFfmpegSpawn: () => spawns.inc({ tool: 'ffmpeg' }),
   };
   // Scale-out: with a Redis URL, records and the queue are shared by every node (README "Scale-out").
   const { scale } = config;
@@ -124,6 +118,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     : await createTaskService(taskDeps);
   // The spec's sample requests name this project: with sample media on, they work as written.
   if (config.demoMedia) await tasks.ensureProject('test-project', 'Sample project for the IMM frame-capture examples');
+  await pool.ready;
   let draining = false;
   return {
     config,
@@ -132,8 +127,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     metrics,
     store,
     outputStore,
-    media,
-    runner,
+    pool,
     caches,
     limiter,
     capture,
@@ -143,6 +137,10 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       draining = true;
       // Queued tasks stay journaled and run after the restart.
       tasks.pause();
+    },
+    async close() {
+      await tasks.close();
+      await pool.close();
     },
   };
 }

@@ -70,6 +70,8 @@ export const errors = {
   timeout: (what: string, ms: number) =>
     new AppError(504, 'GatewayTimeout', `${what} did not finish within ${ms} ms.`),
   internal: (cause: unknown) => new AppError(500, 'InternalError', 'We encountered an internal error.', { cause }),
+  /** A capture worker died under a job (a crash in the decoder, killed): our fault, never the URL's. */
+  workerFailed: (reason: string) => new AppError(502, 'BadGateway', `The capture worker stopped unexpectedly (${reason}); retry.`),
   // Storage origins (S3-compatible, HTTP) and uploads.
   accessDenied: (message: string, cause?: unknown) => new AppError(403, 'AccessDenied', message, { cause }),
   objectChanged: (key: string) =>
@@ -95,6 +97,14 @@ export const errors = {
   forbidden: (code: string, message: string) => new AppError(403, code, message),
   payloadTooLarge: (limit: number) => new AppError(413, 'InvalidArgument', `The request body is larger than ${limit} bytes.`),
 };
+
+/** The client went away, or the job was cancelled: nobody waits for an answer. */
+export class AbortedError extends Error {
+  constructor() {
+    super('aborted by client');
+    this.name = 'AbortError';
+  }
+}
 
 export function toAppError(err: unknown): AppError {
   return err instanceof AppError ? err : errors.internal(err);

@@ -2,7 +2,7 @@
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
-import { ConfigError, loadConfig, parseFlags, SETTINGS, type Setting } from './config.js';
+import { ConfigError, loadConfig, parseFlags, retiredSettings, SETTINGS, type Setting } from './config.js';
 import { ensureDemoMedia } from './demo.js';
 import { createDeps } from './deps.js';
 
@@ -35,13 +35,10 @@ export async function serveCommand(args: string[]): Promise<void> {
     throw err;
   }
   const deps = await createDeps(config);
-  const { log, runner } = deps;
-  for (const tool of ['ffmpeg', 'ffprobe'] as const) {
-    const b = runner.binaries[tool];
-    log.info(`using ${tool}`, { path: b.path, source: b.source, version: b.version.join('.') });
-    if (b.version[0] < 5) log.warn(`${tool} ${b.version.join('.')} is older than 5.0: consider STILLFRAME_${tool.toUpperCase()} or apt-get install ffmpeg`);
-  }
-  if (config.demoMedia && config.storage.kind === 'file') await ensureDemoMedia(deps.store, runner, config.storage.root, log);
+  const { log } = deps;
+  for (const warning of retiredSettings(process.env)) log.warn(warning);
+  log.info('capture workers ready', { workers: deps.pool.size, ...deps.pool.versions });
+  if (config.demoMedia && config.storage.kind === 'file') await ensureDemoMedia(deps.store, config.storage.root, log);
 
   // Open access is only safe on loopback: say so, and shout when it is not loopback.
   const loopback = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i.test(config.host);
@@ -78,7 +75,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     const deadline = Date.now() + config.shutdownGraceMs;
     server.close(async () => {
       while (deps.tasks.running > 0 && Date.now() < deadline - 1000) await new Promise((r) => setTimeout(r, 100));
-      await deps.tasks.close();
+      await deps.close();
       log.info('stopped');
       process.exit(0);
     });

@@ -1,7 +1,6 @@
-// Two in-process caches: finished images (byte-bounded LRU) and probe results (entry-bounded LRU). Both
-// are keyed by the source object's ETag, so a changed object can never be answered from stale entries.
+// Finished images, in a byte-bounded LRU keyed by the source object's ETag, so a changed object can
+// never be answered from stale entries. (Open demuxers live in the capture workers: src/media/engine/.)
 import { LRUCache } from 'lru-cache';
-import type { MediaInfo } from '../media/probe.js';
 
 export interface CachedImage {
   body: Buffer;
@@ -12,17 +11,15 @@ export interface CachedImage {
 
 export interface Caches {
   images: LRUCache<string, CachedImage>;
-  probes: LRUCache<string, MediaInfo>;
 }
 
-export function createCaches(options: { imageBytes: number; probeEntries: number }): Caches {
+export function createCaches(options: { imageBytes: number }): Caches {
   return {
     images: new LRUCache<string, CachedImage>({
       // lru-cache refuses maxSize 0; a 1-byte cache holds nothing, which is what 0 means.
       maxSize: Math.max(1, options.imageBytes),
       sizeCalculation: (entry) => entry.body.length + 256,
     }),
-    probes: new LRUCache<string, MediaInfo>({ max: Math.max(1, options.probeEntries) }),
   };
 }
 

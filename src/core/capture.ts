@@ -1,39 +1,24 @@
-// THE use case: take a frame out of a stored media object and encode it. The URL API calls snapshot();
-// the task runner builds on openSource()/frameAt() and the same renderFrame(), so both paths share
-// probing, limits, seeking and encoding.
+// THE use case: take a frame — or many — out of a stored media object and encode it. The URL API calls
+// snapshot(); the task runner calls openSource() and extract(). Both go through the same limiter (two
+// lanes: people waiting on a socket first), the same preparation of the source (local path, block
+// cache, HLS), the same capture workers and the same rendering.
 import type { CachedImage, Caches } from '../cache/caches.js';
-import { errors } from '../errors.js';
 import { objectVersionKey } from '../cache/caches.js';
-import { CONTENT_TYPES, renderFrame, type RenderOptions } from '../image/render.js';
-import { decodeFrame, type DecodedFrame, type FrameWindow, type RawFrame } from '../media/decode.js';
-import type { MediaInput } from '../media/input.js';
-import { directWindow, scanWindow, type SeekMode } from '../media/locate.js';
-import { probeMedia, requireVideo, type MediaInfo, type ProbeLimits, type VideoStream } from '../media/probe.js';
-import type { FfmpegRunner } from '../media/runner.js';
+import { errors } from '../errors.js';
+import { CONTENT_TYPES } from '../image/render.js';
+import type { BlockCache } from '../media/block-cache.js';
+import type { WorkerPool } from '../media/pool.js';
+import type { MediaInfo, VideoStream } from '../media/probe.js';
+import type { ExtractedFrame, ExtractJob, ExtractResult, FrameIndex } from '../media/protocol.js';
+import { prepareSource, type PreparedSource } from '../media/sources.js';
 import { canonicalSnapshot, type SnapshotPlan } from '../process/snapshot.js';
 import type { ObjectStat, ObjectStore } from '../source/store.js';
-import type { Limiter } from './limiter.js';
+import type { Lane, Limiter } from './limiter.js';
 import type { Metrics } from './metrics.js';
 import { createSingleFlight } from './single-flight.js';
 
-export interface OpenSource {
-  bucket: string;
-  key: string;
-  stat: ObjectStat;
-  input: MediaInput;
-  info: MediaInfo;
-  video: VideoStream;
-}
-
-export interface CapturedFrame {
-  frame: RawFrame;
-  /** Presentation time of the frame returned, in ms from the stream's first frame. */
-  frameTimeMs: number;
-  keyframe: boolean;
-}
-
 export interface Timings {
-  probe: number;
+  open: number;
   decode: number;
   encode: number;
 }
@@ -43,105 +28,96 @@ export interface SnapshotResult extends CachedImage {
   timings: Timings;
 }
 
+/** A task's source: prepared for the engine, probed and indexed (frame list) in one worker job. */
+export interface IndexedSource {
+  bucket: string;
+  key: string;
+  stat: ObjectStat;
+  prepared: PreparedSource;
+  info: MediaInfo;
+  video: VideoStream;
+  /** Undefined for a cover picture (audio file). */
+  index: FrameIndex | undefined;
+}
+
 export interface CaptureDeps {
   store: ObjectStore;
-  runner: FfmpegRunner;
+  blocks: BlockCache;
+  pool: WorkerPool;
   caches: Caches;
   limiter: Limiter;
   metrics: Metrics;
-  limits: ProbeLimits & { maxSourceBytes: number };
-  quality: RenderOptions['quality'];
+  limits: { maxSourceBytes: number };
+  /** Deadline of one snapshot's worker job, and of one task job (index, extract). */
+  timeoutMs: { snapshot: number; task: number };
 }
 
 export interface Capture {
-  openSource(bucket: string, key: string, stat: ObjectStat, signal?: AbortSignal): Promise<OpenSource>;
-  frameAt(source: OpenSource, timeMs: number, seek: SeekMode, signal?: AbortSignal): Promise<CapturedFrame>;
   snapshot(bucket: string, key: string, stat: ObjectStat, plan: SnapshotPlan, signal?: AbortSignal): Promise<SnapshotResult>;
+  /** Tasks: probe and index a source (from `from` s on the container clock when clipped). */
+  openSource(bucket: string, key: string, stat: ObjectStat, from: number | undefined, signal: AbortSignal): Promise<IndexedSource>;
+  /** Tasks: decode and render the wanted frames, each handed to `onFrame` as it is ready. */
+  extract(source: IndexedSource, job: Omit<ExtractJob, 'kind' | 'source'>, onFrame: (frame: ExtractedFrame) => Promise<void>, signal: AbortSignal): Promise<ExtractResult>;
 }
 
 export function createCapture(deps: CaptureDeps): Capture {
-  const { store, runner, caches, limiter, metrics } = deps;
-  const probeFlights = createSingleFlight<MediaInfo>();
+  const { store, blocks, pool, caches, limiter, metrics } = deps;
   const imageFlights = createSingleFlight<CachedImage & { timings: Timings }>();
-  const cacheLookups = metrics.counter('stillframe_cache_lookups_total', 'Result and probe cache lookups by cache and outcome');
+  const cacheLookups = metrics.counter('stillframe_cache_lookups_total', 'Result cache lookups by outcome');
 
-  async function openSource(bucket: string, key: string, stat: ObjectStat, signal?: AbortSignal): Promise<OpenSource> {
+  async function prepare(bucket: string, key: string, stat: ObjectStat): Promise<PreparedSource> {
     if (stat.size > deps.limits.maxSourceBytes) {
       throw errors.limitExceeded(`The object is ${stat.size} bytes, above the limit of ${deps.limits.maxSourceBytes} bytes.`);
     }
-    const input = await store.mediaInput(bucket, key, stat);
-    const versionKey = objectVersionKey(bucket, key, stat.etag);
-    let info = caches.probes.get(versionKey);
-    cacheLookups.inc({ cache: 'probe', result: info ? 'hit' : 'miss' });
-    if (!info) {
-      info = await probeFlights.run(versionKey, (s) => probeMedia(runner, input, s), signal);
-      caches.probes.set(versionKey, info);
-    }
-    return { bucket, key, stat, input, info, video: requireVideo(info, deps.limits) };
+    return prepareSource(store, blocks, bucket, key, stat);
   }
 
-  async function frameAt(source: OpenSource, timeMs: number, seek: SeekMode, signal?: AbortSignal): Promise<CapturedFrame> {
-    const { input, info, video } = source;
-    const decode = (window: FrameWindow | undefined) => decodeFrame(runner, input, info, video, window, signal);
-    let frame: DecodedFrame | undefined;
-    if (video.isCoverArt) {
-      // A cover picture is a single still: there is nothing to seek.
-      frame = await decode(undefined);
-    } else {
-      const direct = directWindow(info, video, timeMs, seek);
-      frame = direct && (await decode(direct));
-      frame ??= await decode(await scanWindow(runner, input, video, timeMs, seek, signal));
-    }
-    if (!frame) throw errors.notMedia('The video stream has no decodable frame at that time.');
-    return {
-      frame,
-      frameTimeMs: video.isCoverArt ? 0 : Math.max(0, Math.round((frame.pts - video.startTime) * 1000)),
-      keyframe: video.isCoverArt || frame.isKeyframe,
-    };
-  }
+  const targetsOf = (prepared: PreparedSource) => new Map(prepared.target ? [[prepared.ref.id, prepared.target]] : []);
 
   async function produce(bucket: string, key: string, stat: ObjectStat, plan: SnapshotPlan, signal: AbortSignal) {
-    const t0 = performance.now();
-    const source = await openSource(bucket, key, stat, signal);
-    const t1 = performance.now();
-    const captured = await frameAt(source, plan.timeMs, plan.seek, signal);
-    const t2 = performance.now();
-    const body = await renderFrame(captured.frame, {
-      format: plan.format,
-      orientation: plan.orientation,
-      rotation: source.video.rotation,
-      sampleAspect: source.video.sampleAspect,
-      width: plan.width,
-      height: plan.height,
-      scaleType: 'stretch',
-      quality: deps.quality,
-    });
-    const t3 = performance.now();
-    return {
-      body,
-      contentType: CONTENT_TYPES[plan.format],
-      frameTimeMs: captured.frameTimeMs,
-      keyframe: captured.keyframe,
-      timings: { probe: t1 - t0, decode: t2 - t1, encode: t3 - t2 },
-    };
+    const prepared = await prepare(bucket, key, stat);
+    const result = await pool.run(
+      {
+        kind: 'capture',
+        source: prepared.ref,
+        timeMs: plan.timeMs,
+        seek: plan.seek,
+        render: { format: plan.format, orientation: plan.orientation, width: plan.width, height: plan.height, scaleType: 'stretch' },
+      },
+      { timeoutMs: deps.timeoutMs.snapshot, signal, targets: targetsOf(prepared) },
+    );
+    const body = Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength);
+    return { body, contentType: CONTENT_TYPES[plan.format], frameTimeMs: result.frameTimeMs, keyframe: result.keyframe, timings: result.timings };
+  }
+
+  function inLane<T>(lane: Lane, signal: AbortSignal, work: () => Promise<T>): Promise<T> {
+    return limiter.run(work, signal, lane);
   }
 
   return {
-    openSource,
-    frameAt,
     async snapshot(bucket, key, stat, plan, signal) {
       const cacheKey = `${objectVersionKey(bucket, key, stat.etag)}\u0000${canonicalSnapshot(plan)}`;
       const cached = caches.images.get(cacheKey);
       cacheLookups.inc({ cache: 'image', result: cached ? 'hit' : 'miss' });
-      if (cached) return { ...cached, cacheHit: true, timings: { probe: 0, decode: 0, encode: 0 } };
-      const made = await imageFlights.run(
-        cacheKey,
-        (flightSignal) => limiter.run(() => produce(bucket, key, stat, plan, flightSignal), flightSignal),
-        signal,
-      );
+      if (cached) return { ...cached, cacheHit: true, timings: { open: 0, decode: 0, encode: 0 } };
+      const made = await imageFlights.run(cacheKey, (flightSignal) => inLane('interactive', flightSignal, () => produce(bucket, key, stat, plan, flightSignal)), signal);
       const { timings, ...image } = made;
       caches.images.set(cacheKey, image);
       return { ...image, cacheHit: false, timings };
+    },
+
+    async openSource(bucket, key, stat, from, signal) {
+      return inLane('batch', signal, async () => {
+        const prepared = await prepare(bucket, key, stat);
+        const { info, index } = await pool.run({ kind: 'index', source: prepared.ref, from }, { timeoutMs: deps.timeoutMs.task, signal, targets: targetsOf(prepared) });
+        return { bucket, key, stat, prepared, info, video: info.video!, index };
+      });
+    },
+
+    extract(source, job, onFrame, signal) {
+      return inLane('batch', signal, () =>
+        pool.run({ kind: 'extract', source: source.prepared.ref, ...job }, { timeoutMs: deps.timeoutMs.task, signal, targets: targetsOf(source.prepared), onFrame }),
+      );
     },
   };
 }

@@ -6,8 +6,7 @@
 // bounded as above. `batch` (IMM tasks: nobody is waiting on a socket) waits without a deadline, is
 // granted a slot only when no interactive request is waiting, and never holds more than
 // `concurrency - 1` slots (when concurrency > 1), so a big batch cannot starve `<img>` requests.
-import { errors } from '../errors.js';
-import { AbortedError } from '../media/run.js';
+import { AbortedError, errors } from '../errors.js';
 
 export interface LimiterOptions {
   concurrency: number;

@@ -1,7 +1,7 @@
 // N identical concurrent misses run the work once. Each caller may abort on its own (a client that hangs
 // up); the shared work is aborted only when every caller has gone, so one impatient client never
 // cancels a frame others are waiting for, and a frame nobody waits for never keeps ffmpeg running.
-import { AbortedError } from '../media/run.js';
+import { AbortedError } from '../errors.js';
 
 interface Flight<T> {
   promise: Promise<T>;

@@ -94,7 +94,7 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
         'X-Frame-Time': String(result.frameTimeMs),
         'X-Frame-Keyframe': result.keyframe ? '1' : '0',
         'X-Cache': result.cacheHit ? 'HIT' : 'MISS',
-        'Server-Timing': `probe;dur=${ms(result.timings.probe)}, decode;dur=${ms(result.timings.decode)}, encode;dur=${ms(result.timings.encode)}, total;dur=${ms(total)}`,
+        'Server-Timing': `open;dur=${ms(result.timings.open)}, decode;dur=${ms(result.timings.decode)}, encode;dur=${ms(result.timings.encode)}, total;dur=${ms(total)}`,
       };
       // A view of the cached bytes, not a copy: the cache never mutates an entry.
       return new Response(isHead ? null : new Uint8Array(result.body.buffer, result.body.byteOffset, result.body.byteLength), { status: 200, headers });

@@ -3,12 +3,12 @@
 import { Hono } from 'hono';
 import { equalSecret } from '../core/equal-secret.js';
 import type { Metrics } from '../core/metrics.js';
-import type { Binaries } from '../media/binaries.js';
 import type { AppEnv } from './context.js';
 
 export interface OpsDeps {
   metrics: Metrics;
-  binaries: Binaries;
+  /** node, FFmpeg, sharp and libvips versions the capture workers run. */
+  engine: { versions: Record<string, string>; size: number; readonly busy: number };
   storage: string;
   version: string;
   isDraining: () => boolean;
@@ -20,15 +20,7 @@ export interface OpsDeps {
 export function createOpsRoutes(deps: OpsDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const started = Date.now();
-  const describe = (b: Binaries['ffmpeg']) => ({
-    path: b.path,
-    source: b.source,
-    version: b.version.join('.'),
-    versionLine: b.versionLine,
-    outdated: b.version[0] < 5,
-  });
-
-  // Metrics and health details tell an attacker which binaries run and how loaded the server is.
+  // Metrics and health details tell an attacker which versions run and how loaded the server is.
   const authorized = (header: string | undefined) => {
     if (deps.token === undefined) return true;
     const m = /^Bearer (\S+)$/.exec(header ?? '');
@@ -45,8 +37,7 @@ export function createOpsRoutes(deps: OpsDeps): Hono<AppEnv> {
         version: deps.version,
         uptimeSeconds: Math.round((Date.now() - started) / 1000),
         storage: deps.storage,
-        ffmpeg: describe(deps.binaries.ffmpeg),
-        ffprobe: describe(deps.binaries.ffprobe),
+        engine: { ...deps.engine.versions, workers: deps.engine.size, busy: deps.engine.busy },
         captures: { active: deps.limiter.active, queued: deps.limiter.queued },
       },
       draining ? 503 : 200,

@@ -1,31 +1,36 @@
-// HLS playlists are the one source format that names other files. Before ffmpeg sees one, every URI in
-// it is checked and rewritten: it must be a relative path that resolves inside the playlist's own bucket,
-// and it is replaced by that object's path on the loopback media endpoint — so the hls demuxer can only
-// ever read objects of the same bucket, through the storage adapter, and never a file, another host or
-// another protocol. Pure: no I/O.
+// HLS playlists are the one source format that names other objects. The server reads and checks every
+// playlist itself (the engine never opens a URI): each URI must be a relative path that resolves inside
+// the playlist's own bucket; encrypted playlists are refused. What comes out is a list of object keys —
+// the variants of a master playlist, or the segments (and init section) of a media playlist — which the
+// engine reads one after the other through the storage adapter. Pure: no I/O.
 import { errors } from '../errors.js';
 import { validateKey } from '../source/store.js';
 
 /** Largest playlist read (a 12 h VOD with 1 s segments is ~2 MB). */
 export const MAX_PLAYLIST_BYTES = 4 * 1024 * 1024;
+/** Most segments a playlist may list (12 h of 1 s segments). */
+export const MAX_SEGMENTS = 50_000;
 
-export interface PlaylistRef {
-  /** Object key the URI resolves to, in the playlist's bucket. */
+export interface Variant {
   key: string;
-  /** A variant/rendition playlist (not a media segment): it must be validated in turn. */
-  playlist: boolean;
+  bandwidth: number;
 }
 
-export interface RewrittenPlaylist {
-  body: string;
-  refs: PlaylistRef[];
+export interface Segment {
+  key: string;
+  /** EXTINF, seconds. */
+  duration: number;
 }
+
+export type Playlist =
+  | { kind: 'master'; variants: Variant[] }
+  | { kind: 'media'; segments: Segment[]; init: string | undefined };
 
 export function isPlaylistKey(key: string): boolean {
   return /\.m3u8?$/i.test(key);
 }
 
-/** True when the bytes begin like an HLS playlist (what ffmpeg's hls probe looks for). */
+/** True when the bytes begin like an HLS playlist. */
 export function looksLikePlaylist(head: Buffer): boolean {
   return /^(\ufeff)?\s*#EXTM3U/.test(head.subarray(0, 64).toString('utf8'));
 }
@@ -68,41 +73,52 @@ export function resolveUri(playlistKey: string, uri: string): string {
   return key;
 }
 
-// Tags whose URI attribute names another playlist (the rest name segments, keys or init sections).
-const PLAYLIST_URI_TAGS = /^#EXT-X-(MEDIA|I-FRAME-STREAM-INF|RENDITION-REPORT):/;
+const attribute = (line: string, name: string) => new RegExp(`[:,]${name}=("([^"]*)"|[^,]*)`).exec(line);
 
 /**
- * Validates `text` (the playlist stored at `playlistKey`) and rewrites each URI to `toPath(key)`.
- * Encrypted playlists are refused: their keys would need another protocol and a key server.
+ * Validates `text` (the playlist stored at `playlistKey`) and lists what it names. Every URI in it is
+ * checked, including those of renditions and tags the engine does not use, so a playlist naming
+ * another host is refused whatever part names it.
  */
-export function rewritePlaylist(playlistKey: string, text: string, toPath: (key: string) => string): RewrittenPlaylist {
-  const lines = text.replace(/^\ufeff/, '').split(/\r?\n/);
-  if (lines[0]?.trim() !== '#EXTM3U') {
+export function readPlaylist(playlistKey: string, text: string): Playlist {
+  const lines = text.replace(/^\ufeff/, '').split(/\r?\n/).map((l) => l.trim());
+  if (lines[0] !== '#EXTM3U') {
     throw errors.invalidArgument(`The object "${playlistKey}" is not an HLS playlist (it does not start with #EXTM3U).`);
   }
-  const refs: PlaylistRef[] = [];
-  const rewrite = (uri: string, playlist: boolean) => {
-    const key = resolveUri(playlistKey, uri);
-    refs.push({ key, playlist });
-    return toPath(key);
-  };
-  let nextIsPlaylist = false;
-  const out = lines.map((raw) => {
-    const line = raw.trim();
-    if (!line) return '';
+  const variants: Variant[] = [];
+  const segments: Segment[] = [];
+  let init: string | undefined;
+  let pendingBandwidth: number | undefined;
+  let pendingDuration: number | undefined;
+  for (const line of lines.slice(1)) {
+    if (!line) continue;
     if (line.startsWith('#')) {
       if (/^#EXT-X-(SESSION-)?KEY:/.test(line) && !/METHOD=NONE\b/.test(line)) {
         throw errors.invalidArgument(`The HLS playlist "${playlistKey}" is encrypted (${line.slice(0, 80)}); encrypted HLS is not supported.`);
       }
-      if (line.startsWith('#EXT-X-STREAM-INF:')) nextIsPlaylist = true;
-      // ffmpeg also reads unquoted attribute values: only the quoted form is rewritten, so refuse the other.
+      // Only quoted URI attributes are read; an unquoted one could hide a URI from this check.
       if (/[:,]\s*URI=(?!")/.test(line)) throw refused(playlistKey, line, 'URI attributes must be quoted strings');
-      const isPlaylist = PLAYLIST_URI_TAGS.test(line);
-      return line.replace(/URI="([^"]*)"/g, (_match, uri: string) => `URI="${rewrite(uri, isPlaylist)}"`);
+      const uris = [...line.matchAll(/URI="([^"]*)"/g)].map((m) => resolveUri(playlistKey, m[1]!));
+      if (line.startsWith('#EXT-X-MAP:')) init = uris[0];
+      if (line.startsWith('#EXT-X-STREAM-INF:')) pendingBandwidth = Number(attribute(line, 'BANDWIDTH')?.[1] ?? 0) || 0;
+      if (line.startsWith('#EXTINF:')) {
+        const duration = Number(/^#EXTINF:\s*([\d.]+)/.exec(line)?.[1]);
+        if (!Number.isFinite(duration) || duration < 0) throw errors.invalidArgument(`The HLS playlist "${playlistKey}" has a malformed ${line.slice(0, 40)}.`);
+        pendingDuration = duration;
+      }
+      continue;
     }
-    const playlist = nextIsPlaylist;
-    nextIsPlaylist = false;
-    return rewrite(line, playlist || isPlaylistKey(line));
-  });
-  return { body: `${out.join('\n')}\n`, refs };
+    const key = resolveUri(playlistKey, line);
+    if (pendingBandwidth !== undefined) {
+      variants.push({ key, bandwidth: pendingBandwidth });
+      pendingBandwidth = undefined;
+    } else {
+      segments.push({ key, duration: pendingDuration ?? 0 });
+      pendingDuration = undefined;
+      if (segments.length > MAX_SEGMENTS) throw errors.limitExceeded(`The HLS playlist "${playlistKey}" lists more than ${MAX_SEGMENTS} segments.`);
+    }
+  }
+  if (variants.length) return { kind: 'master', variants };
+  if (!segments.length) throw errors.invalidArgument(`The HLS playlist "${playlistKey}" lists no segments.`);
+  return { kind: 'media', segments, init };
 }

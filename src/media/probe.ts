@@ -1,9 +1,9 @@
-// What is in a media object: one ffprobe run, reduced to the facts capture needs. Results are cached by
-// the caller (keyed by the object's ETag), so this runs once per object version.
+// What is in a media object, reduced to the facts capture needs, and the checks every capture makes
+// before decoding anything. Pure: the engine fills these in (src/media/engine/source.ts).
 import { errors } from '../errors.js';
-import type { MediaInput } from './input.js';
-import { inputArgs } from './input.js';
-import type { FfmpegRunner } from './runner.js';
+
+/** How the picture's signal is to be read: SDR, or one of the two HDR transfers (tone-mapped on output). */
+export type Transfer = 'sdr' | 'pq' | 'hlg';
 
 export interface VideoStream {
   index: number;
@@ -16,16 +16,20 @@ export interface VideoStream {
   sampleAspect: number;
   /** Presentation time of the stream's first frame, in seconds on the container's clock. */
   startTime: number;
-  /** Nominal frame duration in seconds (from r_frame_rate), 0 when unknown. */
+  /** Nominal frame duration in seconds, 0 when unknown. */
   frameDuration: number;
   /** An embedded still picture (audio cover art), not a moving stream. */
   isCoverArt: boolean;
+  /** e.g. yuv420p, yuv420p10le. */
+  pixelFormat: string;
+  transfer: Transfer;
+  /** Colour primaries as FFmpeg names them (bt709, bt2020, …; "unknown" when unset). */
+  primaries: string;
 }
 
 export interface MediaInfo {
+  /** The demuxer's names, e.g. "mov,mp4,m4a,3gp,3g2,mj2", or "hls" for a playlist. */
   formatName: string;
-  /** Container start time in seconds: ffmpeg's `-ss` counts from here. */
-  formatStartTime: number;
   /** Seconds; 0 when the container does not say. */
   duration: number;
   /** The video stream frames are taken from (first real video stream, else the cover picture). */
@@ -36,89 +40,6 @@ export interface MediaInfo {
 export interface ProbeLimits {
   maxSourcePixels: number;
   maxSourceDurationSeconds: number;
-}
-
-interface RawStream {
-  index: number;
-  codec_type?: string;
-  codec_name?: string;
-  width?: number;
-  height?: number;
-  sample_aspect_ratio?: string;
-  r_frame_rate?: string;
-  start_time?: string;
-  disposition?: { attached_pic?: number };
-  tags?: { rotate?: string };
-  side_data_list?: { side_data_type?: string; rotation?: number }[];
-}
-
-interface RawProbe {
-  format?: { format_name?: string; start_time?: string; duration?: string };
-  streams?: RawStream[];
-}
-
-function ratio(value: string | undefined): number {
-  const [num, den] = (value ?? '').split(/[:/]/).map(Number);
-  return num && den ? num / den : 0;
-}
-
-function seconds(value: string | undefined): number {
-  const n = Number(value);
-  return Number.isFinite(n) ? n : 0;
-}
-
-/** ffprobe ≥ 5 reports a display matrix (counter-clockwise degrees); 4.x also keeps the legacy `rotate` tag (clockwise). */
-function clockwiseRotation(stream: RawStream): number {
-  const matrix = stream.side_data_list?.find((s) => s.rotation !== undefined);
-  const degrees = matrix ? -Number(matrix.rotation) : Number(stream.tags?.rotate ?? 0);
-  const normalized = ((Math.round(degrees / 90) * 90) % 360 + 360) % 360;
-  return Number.isFinite(normalized) ? normalized : 0;
-}
-
-function toVideoStream(s: RawStream): VideoStream {
-  const frameRate = ratio(s.r_frame_rate);
-  return {
-    index: s.index,
-    codec: s.codec_name ?? 'unknown',
-    width: s.width ?? 0,
-    height: s.height ?? 0,
-    rotation: clockwiseRotation(s),
-    sampleAspect: ratio(s.sample_aspect_ratio) || 1,
-    startTime: seconds(s.start_time),
-    frameDuration: frameRate > 0 && frameRate < 1000 ? 1 / frameRate : 0,
-    isCoverArt: s.disposition?.attached_pic === 1,
-  };
-}
-
-export function parseProbe(json: string): MediaInfo {
-  const raw = JSON.parse(json) as RawProbe;
-  const streams = raw.streams ?? [];
-  const videos = streams.filter((s) => s.codec_type === 'video' && (s.width ?? 0) > 0);
-  const chosen = videos.find((s) => s.disposition?.attached_pic !== 1) ?? videos[0];
-  return {
-    formatName: raw.format?.format_name ?? 'unknown',
-    formatStartTime: seconds(raw.format?.start_time),
-    duration: seconds(raw.format?.duration),
-    video: chosen ? toVideoStream(chosen) : undefined,
-    hasAudio: streams.some((s) => s.codec_type === 'audio'),
-  };
-}
-
-export async function probeMedia(
-  runner: FfmpegRunner,
-  input: MediaInput,
-  signal?: AbortSignal,
-): Promise<MediaInfo> {
-  const args = ['-v', 'error', '-hide_banner', '-of', 'json', '-show_format', '-show_streams', ...inputArgs(input)];
-  let stdout: Buffer;
-  try {
-    ({ stdout } = await runner.ffprobe(args, signal));
-  } catch (err) {
-    throw runner.classify(err, 'The object is not a media file ffmpeg can read');
-  }
-  const info = parseProbe(stdout.toString('utf8'));
-  if (info.formatName === 'unknown') throw errors.notMedia('The object is not a media file ffmpeg can read.');
-  return info;
 }
 
 /** The checks every capture makes before decoding anything: a frame source exists and is within limits. */
@@ -142,4 +63,10 @@ export function requireVideo(info: MediaInfo, limits: ProbeLimits): VideoStream 
     );
   }
   return video;
+}
+
+/** Clockwise degrees (0/90/180/270) from a display matrix's counter-clockwise rotation angle. */
+export function clockwiseRotation(counterClockwiseDegrees: number): number {
+  if (!Number.isFinite(counterClockwiseDegrees)) return 0;
+  return ((Math.round(-counterClockwiseDegrees / 90) * 90) % 360 + 360) % 360;
 }

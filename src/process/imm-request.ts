@@ -3,7 +3,7 @@
 // (`Targets[0].Image.Snapshots[0].Width`). Object parameters arrive as JSON strings (RPC) or as
 // objects (the JSON-body convenience); both are accepted.
 import { errors } from '../errors.js';
-import type { ScaleType } from '../image/render.js';
+import type { ScaleType } from '../image/geometry.js';
 import { validateBucket, validateKey } from '../source/store.js';
 import {
   outputObject,

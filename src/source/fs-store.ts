@@ -7,7 +7,6 @@ import { dirname, join, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { errors } from '../errors.js';
-import type { MediaInput } from '../media/input.js';
 import { contentTypeFor, validateBucket, validateKey, type ByteRange, type ObjectStat, type ObjectStore, type ReadOptions } from './store.js';
 
 function isNotFound(err: unknown): boolean {
@@ -132,7 +131,6 @@ export async function createFsStore(root: string): Promise<ObjectStore> {
 
   return {
     description: `file://${realRoot}`,
-    directMedia: true,
     async stat(bucket, key) {
       return (await objectPath(bucket, key)).stat;
     },
@@ -165,9 +163,8 @@ export async function createFsStore(root: string): Promise<ObjectStore> {
       const written = await objectPath(bucket, key);
       return contentType ? { ...written.stat, contentType } : written.stat;
     },
-    async mediaInput(bucket, key): Promise<MediaInput> {
-      const { path } = await objectPath(bucket, key);
-      return { url: `file:${path}`, protocols: ['file'] };
+    async localPath(bucket, key) {
+      return (await objectPath(bucket, key)).path;
     },
   };
 }

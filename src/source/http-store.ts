@@ -8,7 +8,6 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { Transform, type Readable } from 'node:stream';
 import { Pool } from 'undici';
 import { AppError, errors } from '../errors.js';
-import type { MediaInput } from '../media/input.js';
 import {
   contentTypeFor,
   validateBucket,
@@ -239,10 +238,6 @@ export function createHttpStore(options: HttpStoreOptions): ObjectStore {
     },
     async write() {
       throw errors.readOnlyStorage(description);
-    },
-    async mediaInput(): Promise<MediaInput> {
-      // Wired by deps: remote objects reach ffmpeg through the loopback media endpoint.
-      throw errors.internal(new Error('http store media is read through the media endpoint'));
     },
   };
 }

@@ -9,7 +9,6 @@ import type { Readable } from 'node:stream';
 import { GetObjectCommand, HeadBucketCommand, HeadObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { AppError, errors } from '../errors.js';
-import type { MediaInput } from '../media/input.js';
 import { contentTypeFor, validateBucket, validateKey, type ObjectStat, type ObjectStore } from './store.js';
 import { sliceStream } from './streams.js';
 
@@ -147,10 +146,6 @@ export function createS3Store(options: S3StoreOptions): ObjectStore {
         throw mapS3Error(err, bucket, key, 'PUT');
       }
       return head(bucket, key);
-    },
-    async mediaInput(): Promise<MediaInput> {
-      // Wired by deps: remote objects reach ffmpeg through the loopback media endpoint.
-      throw errors.internal(new Error('s3 store media is read through the media endpoint'));
     },
   };
 }

@@ -2,7 +2,6 @@
 // and every adapter passes test/source/conformance.ts.
 import type { Readable } from 'node:stream';
 import { errors } from '../errors.js';
-import type { MediaInput } from '../media/input.js';
 
 export interface ObjectStat {
   size: number;
@@ -32,17 +31,15 @@ export interface ObjectStore {
   readonly description: string;
   /** true for stores whose write() always refuses (a read-only HTTP origin). */
   readonly readOnly?: boolean;
-  /**
-   * true when mediaInput() hands ffmpeg the object directly (a local file). Otherwise ffmpeg reads through
-   * the loopback media endpoint (src/media/media-endpoint.ts), which also serves every HLS playlist.
-   */
-  readonly directMedia?: boolean;
   stat(bucket: string, key: string): Promise<ObjectStat>;
   read(bucket: string, key: string, range?: ByteRange, options?: ReadOptions): Promise<Readable>;
   /** Atomic: readers see the old object or the whole new one, never a part. */
   write(bucket: string, key: string, body: Buffer | Readable, contentType?: string): Promise<ObjectStat>;
-  /** How ffmpeg reads the object; `stat` (when the caller has it) pins the version read. */
-  mediaInput(bucket: string, key: string, stat?: ObjectStat): Promise<MediaInput>;
+  /**
+   * The object's path on this machine, proven to be inside the store (the file store only): the engine
+   * opens it directly instead of reading it through the block cache.
+   */
+  localPath?(bucket: string, key: string): Promise<string>;
 }
 
 // Bucket names as OSS allows them (3–63 of a-z, 0-9, '-'), which also keeps them safe as directory

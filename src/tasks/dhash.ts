@@ -2,10 +2,7 @@
 // a frame's change is the Hamming distance to the last kept frame, scaled to 0–100; the first frame is
 // always a candidate (change 100). Threshold keeps frames whose change ≥ Threshold; Number keeps the
 // N candidates with the largest change; the result is in time order.
-import sharp from 'sharp';
-import type { PixelFrame } from '../media/multi-frame.js';
-
-/** The thumbnail a hash is computed from: ffmpeg area-averages each sampled frame to this (grey). */
+/** The thumbnail a hash is computed from: the engine area-averages each sampled frame to this (grey). */
 export const HASH_THUMBNAIL = { kind: 'grey', width: 9, height: 8 } as const;
 
 /** Bit (y, x) = 1 when pixel x of row y is darker than its right neighbour. */
@@ -17,17 +14,6 @@ export function hashOfThumbnail(grey: Buffer): bigint {
     }
   }
   return hash;
-}
-
-/** 64-bit difference hash of a 9×8 grey thumbnail, or of a full frame (reduced with sharp). */
-export async function differenceHash(frame: PixelFrame): Promise<bigint> {
-  if (frame.channels === 1 && frame.width === 9 && frame.height === 8) return hashOfThumbnail(frame.data);
-  const grey = await sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: frame.channels } })
-    .greyscale()
-    .resize(9, 8, { fit: 'fill' })
-    .raw()
-    .toBuffer();
-  return hashOfThumbnail(grey);
 }
 
 export function hammingDistance(a: bigint, b: bigint): number {

@@ -1,40 +1,29 @@
-// Runs one CreateMediaConvertTask: open each source (the URL API's openSource: stat, cached probe,
-// limits), plan every snapshot spec against the exact frame list, check the per-task cap — all before a
-// single output is written — then extract, render (the URL API's renderFrame) and write each output
-// atomically through the store. Outputs have deterministic names, so a re-run after a crash rewrites
-// the same objects; outputs already recorded are skipped.
-import sharp from 'sharp';
-import type { Capture, OpenSource } from '../core/capture.js';
-import type { Limiter } from '../core/limiter.js';
+// Runs one CreateMediaConvertTask as a visible pipeline: open each source (probe and frame index in one
+// worker job), plan every snapshot spec against the exact frame list, check the per-task cap — all
+// before a single output is written — then extract (the workers decode and render; the URL API's
+// renderer) and write each output atomically through the store. Outputs have deterministic names, so a
+// re-run after a crash rewrites the same objects; outputs already recorded are skipped.
+import type { Capture, IndexedSource } from '../core/capture.js';
 import { AppError, errors } from '../errors.js';
-import { CONTENT_TYPES, renderFrame, type RenderOptions } from '../image/render.js';
-import type { RawFrame } from '../media/decode.js';
-import { scanAllVideoFrames, scanFrames, type FrameIndex } from '../media/multi-frame.js';
-import type { VideoStream } from '../media/probe.js';
-import type { FfmpegRunner } from '../media/runner.js';
-import { outputUri, type ConvertTaskRequest, type Dimension, type SnapshotSpec, type TaskSource } from '../process/imm-request.js';
-import type { ObjectStat, ObjectStore } from '../source/store.js';
-import { DhashSelector, HASH_THUMBNAIL, differenceHash } from './dhash.js';
-import { extractFrames, measureSpawnMs, type ExtractContext, type ExtractReport } from './extract.js';
-import { clipOf, framesAtTimes, keyframesIn, sampleTimes, videoEndOf } from './frame-plan.js';
-import type { OutputRecord } from './journal.js';
+import { CONTENT_TYPES } from '../image/render.js';
 import type { Logger } from '../log.js';
+import type { VideoStream } from '../media/probe.js';
+import type { ExtractedFrame, ExtractOutput, ExtractResult, FrameIndex, RenderRequest } from '../media/protocol.js';
+import { outputUri, type ConvertTaskRequest, type Dimension, type SnapshotSpec, type TaskSource } from '../process/imm-request.js';
+import type { ObjectStore } from '../source/store.js';
+import { DhashSelector, HASH_THUMBNAIL, hashOfThumbnail } from './dhash.js';
+import { clipOf, framesAtTimes, keyframeOf, keyframesIn, sampleTimes, videoEndOf } from './frame-plan.js';
+import type { OutputRecord } from './journal.js';
 
 export interface ExecuteDeps {
   store: ObjectStore;
   /** Where outputs are written (the main store unless that is read-only). */
   outputStore: ObjectStore;
   capture: Capture;
-  runner: FfmpegRunner;
-  limiter: Limiter;
-  quality: RenderOptions['quality'];
   maxFramesPerTask: number;
-  ffmpegTimeoutMs: number;
-  strategy: ExtractContext['strategy'];
   log: Logger;
-  onSpawn?: () => void;
-  /** Called after each extraction: which path served how many frames. */
-  onReport?: (report: ExtractReport, frames: number) => void;
+  /** Called after each extraction: frames decoded and seeks made by the worker. */
+  onReport?: (report: ExtractResult, frames: number) => void;
 }
 
 export interface TaskRun {
@@ -51,9 +40,7 @@ export interface TaskRun {
 interface Opened {
   spec: TaskSource;
   sourceIndex: number;
-  stat: ObjectStat;
-  source: OpenSource;
-  index: FrameIndex | undefined;
+  source: IndexedSource;
 }
 
 type Plan =
@@ -74,64 +61,52 @@ export function outputSize(snapshot: SnapshotSpec, video: VideoStream): { width:
   return { width: pixels(snapshot.width, width), height: pixels(snapshot.height, height) };
 }
 
+/** IMM outputs are upright, as a player shows them. */
+function renderOf(snapshot: SnapshotSpec, video: VideoStream): RenderRequest {
+  return { format: snapshot.format, orientation: 'auto', ...outputSize(snapshot, video), scaleType: snapshot.scaleType };
+}
+
 export async function executeTask(deps: ExecuteDeps, run: TaskRun): Promise<void> {
-  const { store, capture, runner, limiter } = deps;
+  const { store, capture } = deps;
   const { request, signal } = run;
-  const batch = <T>(work: () => Promise<T>) => limiter.run(work, signal, 'batch');
 
   // 1. Sources: still there, media, within limits; each one's exact frame list.
   const opened: Opened[] = [];
   for (const [sourceIndex, spec] of request.sources.entries()) {
-    let stat: ObjectStat;
+    let stat;
     try {
       stat = await store.stat(spec.bucket, spec.key);
     } catch (err) {
       if (err instanceof AppError && err.status === 404) throw errors.resourceNotFound(`${spec.field}.URI: ${spec.uri} does not exist.`);
       throw err;
     }
-    // Probe and frame scan are both short reads of the container: run them side by side in one slot
-    // (the scan lists every video stream; the probe then says which one is the video).
-    const [source, scanned] = await batch(async () => {
-      const controller = new AbortController();
-      const both = AbortSignal.any([signal, controller.signal]);
-      const scan = spec.startTime > 0 ? undefined : scanAllVideoFrames(runner, await store.mediaInput(spec.bucket, spec.key, stat), both);
-      scan?.catch(() => {});
-      try {
-        return [await capture.openSource(spec.bucket, spec.key, stat, signal), await scan] as const;
-      } finally {
-        controller.abort();
-      }
-    });
-    let index: FrameIndex | undefined;
-    if (!source.video.isCoverArt) {
-      const from = source.video.startTime + spec.startTime;
-      index = scanned ? scanned(source.video.index) : await batch(() => scanFrames(runner, source.input, source.video, from, signal));
-      if (!index.pts.length) throw errors.notMedia(`${spec.field}.URI: the video stream has no decodable frames.`);
-    }
-    opened.push({ spec, sourceIndex, stat, source, index });
+    // A clipped source is indexed from its clip start (the worker knows the stream's start time).
+    const source = await capture.openSource(spec.bucket, spec.key, stat, spec.startTime > 0 ? spec.startTime : undefined, signal);
+    if (source.index && !source.index.pts.length) throw errors.notMedia(`${spec.field}.URI: the video stream has no decodable frames.`);
+    opened.push({ spec, sourceIndex, source });
   }
 
   // 2. Plans, and the cap on frames per task, before anything is written.
   const plans: Plan[] = [];
   for (const o of opened) {
+    const { video, index } = o.source;
     for (const [snapshotIndex, snapshot] of request.snapshots.entries()) {
       const base = { opened: o, snapshot, snapshotIndex };
-      if (!o.index) {
+      if (!index) {
         // An audio file's cover picture: one still, whatever the spec's times.
         plans.push({ kind: 'cover', ...base, units: 1 });
         continue;
       }
-      const { video } = o.source;
-      const clip = clipOf(o.spec, videoEndOf(o.index, video.startTime, video.frameDuration));
+      const clip = clipOf(o.spec, videoEndOf(index, video.startTime, video.frameDuration));
       if (snapshot.mode === 'keyframe') {
-        const frames = keyframesIn(o.index, video.startTime, snapshot, clip);
+        const frames = keyframesIn(index, video.startTime, snapshot, clip);
         plans.push({ kind: 'frames', ...base, frames, keyframes: true, units: frames.length });
       } else if (snapshot.mode === 'dhash') {
         // The same frame sampled twice adds nothing to a change detector.
-        const samples = [...new Set(framesAtTimes(o.index, video.startTime, sampleTimes(snapshot, clip)))];
+        const samples = [...new Set(framesAtTimes(index, video.startTime, sampleTimes(snapshot, clip)))];
         plans.push({ kind: 'dhash', ...base, samples, units: samples.length });
       } else {
-        const frames = framesAtTimes(o.index, video.startTime, sampleTimes(snapshot, clip));
+        const frames = framesAtTimes(index, video.startTime, sampleTimes(snapshot, clip));
         plans.push({ kind: 'frames', ...base, frames, keyframes: false, units: frames.length });
       }
     }
@@ -144,134 +119,81 @@ export async function executeTask(deps: ExecuteDeps, run: TaskRun): Promise<void
   }
 
   // 3. Extract, render, write.
-  const ctx: ExtractContext = {
-    runner,
-    limiter,
-    capture,
-    timeoutMs: deps.ffmpegTimeoutMs,
-    strategy: deps.strategy,
-    spawnMs: await measureSpawnMs(runner),
-    onSpawn: deps.onSpawn,
-    log: deps.log,
-  };
   let completed = 0;
   const progress = (units: number) => {
     completed += units;
     run.onProgress(total ? Math.min(99, Math.floor((completed * 100) / total)) : 99);
   };
+  const targetOf = (plan: Plan, outputIndex: number) =>
+    outputUri(plan.snapshot, plan.opened.spec, { index: outputIndex, createdAt: run.createdAt, sourceModified: plan.opened.source.stat.lastModified, tags: request.tags });
 
-  const emit = async (plan: Plan, outputIndex: number, frame: RawFrame, pts: number) => {
-    const { opened: o, snapshot } = plan;
-    const target = outputUri(snapshot, o.spec, {
-      index: outputIndex,
-      createdAt: run.createdAt,
-      sourceModified: o.stat.lastModified,
-      tags: request.tags,
-    });
+  const write = async (plan: Plan, outputIndex: number, frame: ExtractedFrame) => {
+    const target = targetOf(plan, outputIndex);
     if (run.done.has(target.uri)) return;
-    const { video } = o.source;
-    const size = outputSize(snapshot, video);
-    const body = await renderFrame(frame, {
-      format: snapshot.format,
-      // IMM outputs are upright, as a player shows them.
-      orientation: 'auto',
-      rotation: video.rotation,
-      sampleAspect: video.sampleAspect,
-      width: size.width,
-      height: size.height,
-      scaleType: snapshot.scaleType,
-      quality: deps.quality,
-    });
-    const meta = await sharp(body).metadata();
+    const body = Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength);
     // The store writes beside the target and renames: the object appears whole or not at all.
-    await deps.outputStore.write(target.bucket, target.key, body, CONTENT_TYPES[snapshot.format]);
+    await deps.outputStore.write(target.bucket, target.key, body, CONTENT_TYPES[plan.snapshot.format]);
     await run.onOutput({
       URI: target.uri,
       Index: outputIndex,
-      SourceIndex: o.sourceIndex,
+      SourceIndex: plan.opened.sourceIndex,
       SnapshotIndex: plan.snapshotIndex,
-      TimeMs: Math.max(0, Math.round((pts - video.startTime) * 1000)),
-      Width: meta.width ?? 0,
-      Height: meta.height ?? 0,
+      TimeMs: Math.max(0, Math.round((frame.pts - plan.opened.source.video.startTime) * 1000)),
+      Width: frame.width,
+      Height: frame.height,
       Size: body.length,
     });
+  };
+
+  /** Decodes `frames` (indices into the index) and hands each to `onFrame`, in order. */
+  const extract = async (plan: Plan, index: FrameIndex, frames: readonly number[], keyframesOnly: boolean, output: ExtractOutput, onFrame: (position: number, frame: ExtractedFrame) => Promise<void>) => {
+    const report = await capture.extract(
+      plan.opened.source,
+      { frames: frames.map((i) => index.pts[i]!), keyframes: frames.map((i) => index.pts[keyframeOf(index, i)]!), keyframesOnly, output },
+      (frame) => onFrame(frame.position, frame),
+      signal,
+    );
+    deps.onReport?.(report, frames.length);
+    deps.log.debug('task frames extracted', { taskId: run.taskId, snapshot: plan.snapshot.field, source: plan.opened.spec.field, frames: frames.length, decoded: report.decoded, seeks: report.seeks });
   };
 
   for (const plan of plans) {
     signal.throwIfAborted();
     const { source } = plan.opened;
+    const render: ExtractOutput = { kind: 'image', render: renderOf(plan.snapshot, source.video) };
     if (plan.kind === 'cover') {
-      const captured = await batch(() => capture.frameAt(source, 0, 'exact', signal));
-      await emit(plan, 1, captured.frame, source.video.startTime + captured.frameTimeMs / 1000);
+      const cover = { pts: [source.video.startTime], key: [true] };
+      await extract(plan, cover, [0], false, render, (_, frame) => write(plan, 1, frame));
       progress(1);
       continue;
     }
-    const index = plan.opened.index!;
+    const index = source.index!;
     if (plan.kind === 'frames') {
-      await runFramesPlan(plan, index);
-    } else {
-      await runDhashPlan(plan, index);
+      // Output k (1-based) shows frame plan.frames[k-1]; one frame may serve several outputs.
+      const outputsOf = new Map<number, number[]>();
+      plan.frames.forEach((frame, k) => {
+        if (run.done.has(targetOf(plan, k + 1).uri)) return progress(1);
+        outputsOf.set(frame, [...(outputsOf.get(frame) ?? []), k + 1]);
+      });
+      const wanted = [...outputsOf.keys()].sort((a, b) => a - b);
+      await extract(plan, index, wanted, plan.keyframes, render, async (position, frame) => {
+        for (const k of outputsOf.get(wanted[position]!) ?? []) {
+          await write(plan, k, frame);
+          progress(1);
+        }
+      });
+      continue;
     }
-  }
-
-  async function runFramesPlan(plan: Extract<Plan, { kind: 'frames' }>, index: FrameIndex) {
-    // Output k (1-based) shows frame plan.frames[k-1]; one frame may serve several outputs.
-    const outputsOf = new Map<number, number[]>();
-    plan.frames.forEach((frame, k) => {
-      const uri = outputUri(plan.snapshot, plan.opened.spec, { index: k + 1, createdAt: run.createdAt, sourceModified: plan.opened.stat.lastModified, tags: request.tags }).uri;
-      if (run.done.has(uri)) {
-        progress(1);
-        return;
-      }
-      outputsOf.set(frame, [...(outputsOf.get(frame) ?? []), k + 1]);
-    });
-    const wanted = [...outputsOf.keys()].sort((a, b) => a - b);
-    const report = await extractFrames(ctx, { source: plan.opened.source, index, wanted, keyframesOnly: plan.keyframes }, signal, async (position, frame, pts) => {
-      const outputs = outputsOf.get(wanted[position]!) ?? [];
-      for (const k of outputs) {
-        await emit(plan, k, frame as RawFrame, pts);
-        progress(1);
-      }
-    });
-    logReport(plan, report, wanted.length);
-  }
-
-  async function runDhashPlan(plan: Extract<Plan, { kind: 'dhash' }>, index: FrameIndex) {
-    // 1. Hash every sample from a 9×8 grey thumbnail ffmpeg makes: no full frame is converted, piped
-    //    or kept while the selection is open.
+    // dhash: 1. hash every sample from a 9×8 grey thumbnail the engine makes: no full frame is rendered
+    //    while the selection is open; 2. select in time order, then render just the chosen frames.
     const hashes: bigint[] = new Array(plan.samples.length);
-    const hashing = await extractFrames(
-      ctx,
-      { source: plan.opened.source, index, wanted: plan.samples, keyframesOnly: false, output: HASH_THUMBNAIL },
-      signal,
-      async (position, frame) => {
-        hashes[position] = await differenceHash(frame);
-        progress(1);
-      },
-    );
-    logReport(plan, hashing, plan.samples.length);
-    // 2. Select in time order, then decode just the chosen frames at full size.
+    await extract(plan, index, plan.samples, false, HASH_THUMBNAIL, async (position, frame) => {
+      hashes[position] = hashOfThumbnail(Buffer.from(frame.data));
+      progress(1);
+    });
     const selector = new DhashSelector(plan.snapshot.threshold, plan.snapshot.number);
     hashes.forEach((hash, position) => selector.add(position, hash));
-    const chosen = selector.finish();
-    const wanted = chosen.map((position) => plan.samples[position]!);
-    const report = await extractFrames(ctx, { source: plan.opened.source, index, wanted, keyframesOnly: false }, signal, (position, frame, pts) =>
-      emit(plan, position + 1, frame as RawFrame, pts),
-    );
-    logReport(plan, report, wanted.length);
-  }
-
-  function logReport(plan: Plan, report: ExtractReport, frames: number) {
-    deps.onReport?.(report, frames);
-    deps.log.debug('task frames extracted', {
-      taskId: run.taskId,
-      snapshot: plan.snapshot.field,
-      source: plan.opened.spec.field,
-      frames,
-      strategy: report.strategy,
-      runs: report.runs,
-      fallbacks: report.fallbacks,
-      estimateMs: { pass: Math.round(report.estimate.pass), seek: Math.round(report.estimate.seek) },
-    });
+    const chosen = selector.finish().map((position) => plan.samples[position]!);
+    await extract(plan, index, chosen, false, render, (position, frame) => write(plan, position + 1, frame));
   }
 }

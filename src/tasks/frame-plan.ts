@@ -1,8 +1,31 @@
 // Which frames a snapshot spec asks for, as pure arithmetic over the source's frame list: sample times
 // for interval/average/dhash, the key frames for keyframe mode, clipped to the source's range.
 import { errors } from '../errors.js';
-import { frameAtOrBefore, type FrameIndex } from '../media/multi-frame.js';
+import type { FrameIndex } from '../media/protocol.js';
 import type { SnapshotSpec, TaskSource } from '../process/imm-request.js';
+
+// The index's timestamps are exact (from the file); this absorbs float arithmetic on sample times only.
+const EPSILON = 2e-6;
+
+/** Index of the frame shown at `pts`: the last one presented at or before it (the first if none). */
+export function frameAtOrBefore(index: FrameIndex, pts: number): number {
+  let lo = 0;
+  let hi = index.pts.length - 1;
+  if (hi < 0) return -1;
+  if (index.pts[0]! > pts + EPSILON) return 0;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (index.pts[mid]! <= pts + EPSILON) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
+/** Index of the keyframe decoding of frame `i` starts from. */
+export function keyframeOf(index: FrameIndex, i: number): number {
+  for (let k = i; k >= 0; k--) if (index.key[k]) return k;
+  return 0;
+}
 
 /** A time range in media seconds (0 = the video stream's first frame), end exclusive. */
 export interface Clip {

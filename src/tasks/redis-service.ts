@@ -84,7 +84,7 @@ export async function createRedisTaskService(deps: TaskServiceDeps, options: Red
   let closed = false;
 
   const finished = deps.metrics.counter('stillframe_tasks_total', 'IMM tasks finished by status');
-  const extracted = deps.metrics.counter('stillframe_task_frames_total', 'Frames task extraction decoded, by path (pass, seek, fallback)');
+  const extracted = deps.metrics.counter('stillframe_task_frames_total', 'Frames of task extractions: wanted, and decoded to get them');
   deps.metrics.gauge('stillframe_tasks_running', 'IMM tasks running on this node', () => running.size);
   deps.metrics.gauge('stillframe_tasks_queued', 'IMM tasks waiting in the shared queue (last count)', () => queuedCount);
   const refreshQueued = () => void queue.getJobCountByTypes('waiting', 'prioritized').then((n) => (queuedCount = n), () => undefined);

@@ -5,11 +5,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { Capture } from '../core/capture.js';
 import type { Limiter } from '../core/limiter.js';
 import type { Metrics } from '../core/metrics.js';
-import { AppError, errors, toAppError } from '../errors.js';
-import type { RenderOptions } from '../image/render.js';
+import { AbortedError, AppError, errors, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { AbortedError } from '../media/run.js';
-import type { FfmpegRunner } from '../media/runner.js';
 import {
   outputUri,
   parseConvertTask,
@@ -21,7 +18,6 @@ import {
 } from '../process/imm-request.js';
 import type { ObjectStore } from '../source/store.js';
 import { executeTask } from './execute.js';
-import type { ExtractContext } from './extract.js';
 import { Journal, type OutputRecord, type ProjectRecord, type TaskRecord } from './journal.js';
 import { createNotifier, immMessage, type NotifierOptions } from './notifier.js';
 
@@ -30,20 +26,14 @@ export interface TaskServiceDeps {
   /** Where outputs are written; default `store` (set when the main store is a read-only origin). */
   outputStore?: ObjectStore;
   capture: Capture;
-  runner: FfmpegRunner;
   limiter: Limiter;
   metrics: Metrics;
   log: Logger;
-  quality: RenderOptions['quality'];
   limits: RequestLimits;
   stateDir: string;
   concurrency: number;
   retentionDays: number;
-  ffmpegTimeoutMs: number;
-  strategy: ExtractContext['strategy'];
   webhooks: Omit<NotifierOptions, 'log'>;
-  /** Counts ffmpeg processes the task runner starts itself (multi-frame runs). */
-  onFfmpegSpawn?: () => void;
 }
 
 /** Reads answer synchronously from the embedded journal and asynchronously from Redis (redis-service.ts). */
@@ -208,17 +198,11 @@ export async function attemptTask(
         store: deps.store,
         outputStore,
         capture: deps.capture,
-        runner: deps.runner,
-        limiter: deps.limiter,
-        quality: deps.quality,
         maxFramesPerTask: deps.limits.maxFramesPerTask,
-        ffmpegTimeoutMs: deps.ffmpegTimeoutMs,
-        strategy: deps.strategy,
         log,
-        onSpawn: deps.onFfmpegSpawn,
         onReport(report, frames) {
-          extracted.inc({ path: report.strategy }, frames - report.fallbacks);
-          if (report.fallbacks) extracted.inc({ path: 'fallback' }, report.fallbacks);
+          extracted.inc({ counted: 'wanted' }, frames);
+          extracted.inc({ counted: 'decoded' }, report.decoded);
         },
       },
       {
@@ -283,7 +267,7 @@ export async function createTaskService(deps: TaskServiceDeps): Promise<TaskServ
   let closed = false;
 
   const finished = deps.metrics.counter('stillframe_tasks_total', 'IMM tasks finished by status');
-  const extracted = deps.metrics.counter('stillframe_task_frames_total', 'Frames task extraction decoded, by path (pass, seek, fallback)');
+  const extracted = deps.metrics.counter('stillframe_task_frames_total', 'Frames of task extractions: wanted, and decoded to get them');
   deps.metrics.gauge('stillframe_tasks_running', 'IMM tasks running', () => running.size);
   deps.metrics.gauge('stillframe_tasks_queued', 'IMM tasks waiting to run', () => queue.length);
 

@@ -1,0 +1,171 @@
+// Decoded frame → packed pixels at the output size, in one libavfilter pass from the decoder's YUV: the
+// picture is scaled straight to the size the renderer needs (anamorphic pixels squared and the
+// requested resize included), so a 4K frame captured at 320 px never exists as 4K RGB.
+//
+// Colour: SDR BT.601/709 goes through swscale with the matrix and range the frame declares (an HD frame
+// that declares none is read as BT.709, as players do; FFmpeg's own default is BT.601). PQ (HDR10,
+// HDR10+, Dolby Vision with an HDR10 base layer) and HLG are tone-mapped to BT.709 SDR, and BT.2020
+// SDR has its primaries converted, with zimg (zscale) and FFmpeg's tonemap filter: linear light is
+// normalised so that 1.0 is SDR reference white, 203 cd/m² (ITU-R BT.2408) — content inside the SDR
+// range keeps its level — and highlights above it are compressed by the chosen curve (mobius by default:
+// linear up to a knee, then a smooth roll-off to the stream's peak), without desaturation.
+import {
+  AV_BUFFERSRC_FLAG_KEEP_REF,
+  AV_PIX_FMT_GRAY8,
+  AV_PIX_FMT_RGB24,
+  AVCOL_SPC_UNSPECIFIED,
+  Filter,
+  FilterGraph,
+  FilterInOut,
+  Frame,
+  type FilterContext,
+} from 'node-av';
+import { errors } from '../../errors.js';
+import type { Transfer } from '../probe.js';
+import type { ToneMap } from '../protocol.js';
+import { describeError } from './errors.js';
+
+export type PixelsOut = { kind: 'rgb'; width: number; height: number } | { kind: 'grey'; width: number; height: number };
+
+export interface ColourSource {
+  transfer: Transfer;
+  primaries: string;
+  /** Peak luminance of HDR content (cd/m²), when the stream's metadata says. */
+  peakLuminance: number | undefined;
+}
+
+export interface Pixels {
+  data: Buffer;
+  width: number;
+  height: number;
+  channels: 1 | 3;
+}
+
+/** SDR reference white (ITU-R BT.2408) in cd/m²: linear 1.0 after linearisation. */
+export const REFERENCE_WHITE = 203;
+// Without metadata: the mastering peak most HDR10 content is graded to, and HLG's nominal display peak.
+const DEFAULT_PEAK = 1000;
+// mobius: below this share of reference white the curve is linear (unchanged); above it rolls off.
+const MOBIUS_KNEE = 0.6;
+
+/** The libavfilter chain from a decoded frame to the wanted pixels. Pure: exported for tests. */
+export function conversionChain(frame: { width: number; height: number; colorSpace: number }, colour: ColourSource, out: PixelsOut, toneMap: ToneMap): string {
+  const size = `w=${out.width}:h=${out.height}`;
+  if (out.kind === 'grey') return `scale=${size}:flags=area,format=gray`;
+  const hdr = colour.transfer !== 'sdr' && toneMap !== 'off';
+  if (hdr) {
+    const peak = Math.max(1, (colour.peakLuminance ?? DEFAULT_PEAK) / REFERENCE_WHITE);
+    const curve = toneMap === 'mobius' ? `mobius:param=${MOBIUS_KNEE}` : toneMap;
+    return [
+      `zscale=${size}:filter=bicubic:t=linear:npl=${REFERENCE_WHITE}`,
+      'format=gbrpf32le',
+      'zscale=p=bt709',
+      `tonemap=${curve}:desat=0:peak=${peak.toFixed(4)}`,
+      'zscale=t=bt709:m=bt709:r=full',
+      'format=rgb24',
+    ].join(',');
+  }
+  // BT.2020 SDR: primaries converted too. With tone mapping off, HDR is shown as coded (washed out).
+  if (colour.primaries === 'bt2020' && colour.transfer === 'sdr') {
+    return `zscale=${size}:filter=bicubic:p=bt709:t=bt709:m=bt709:r=full,format=rgb24`;
+  }
+  // HD without a declared matrix: BT.709, as players assume.
+  const matrix = frame.colorSpace === AVCOL_SPC_UNSPECIFIED && (frame.width >= 1280 || frame.height >= 720) ? ':in_color_matrix=bt709' : '';
+  return `scale=${size}:flags=bicubic+accurate_rnd+full_chroma_int${matrix},format=rgb24`;
+}
+
+/** A configured filter graph for one input shape and one output: frames in, pixels out. */
+class Conversion {
+  private readonly graph = new FilterGraph();
+  private readonly source: FilterContext;
+  private readonly sink: FilterContext;
+  private readonly out = new Frame();
+
+  constructor(frame: Frame, chain: string, private readonly channels: 1 | 3) {
+    this.graph.alloc();
+    const args = [
+      `video_size=${frame.width}x${frame.height}`,
+      `pix_fmt=${frame.format}`,
+      'time_base=1/1',
+      'pixel_aspect=1/1',
+      `colorspace=${frame.colorSpace}`,
+      `range=${frame.colorRange}`,
+    ].join(':');
+    const source = this.graph.createFilter(Filter.getByName('buffer')!, 'in', args);
+    const sink = this.graph.createFilter(Filter.getByName('buffersink')!, 'out', null);
+    if (!source || !sink) throw errors.internal(new Error('libavfilter buffer source/sink unavailable'));
+    this.source = source;
+    this.sink = sink;
+    const outputs = new FilterInOut();
+    outputs.alloc();
+    outputs.name = 'in';
+    outputs.filterCtx = source;
+    outputs.padIdx = 0;
+    outputs.next = null;
+    const inputs = new FilterInOut();
+    inputs.alloc();
+    inputs.name = 'out';
+    inputs.filterCtx = sink;
+    inputs.padIdx = 0;
+    inputs.next = null;
+    let ret = this.graph.parsePtr(chain, inputs, outputs);
+    if (ret >= 0) ret = this.graph.configSync();
+    if (ret < 0) {
+      this.graph.free();
+      throw errors.internal(new Error(`filter graph "${chain}" failed: ${describeError(ret)}`));
+    }
+    this.out.alloc();
+  }
+
+  run(frame: Frame): Pixels {
+    let ret = this.source.buffersrcAddFrameSync(frame, AV_BUFFERSRC_FLAG_KEEP_REF);
+    if (ret >= 0) ret = this.sink.buffersinkGetFrameSync(this.out);
+    if (ret < 0) throw errors.notMedia(`The frame could not be converted: ${describeError(ret)}.`);
+    try {
+      const expected = this.out.format === AV_PIX_FMT_GRAY8 || this.out.format === AV_PIX_FMT_RGB24;
+      if (!expected) throw errors.internal(new Error(`conversion produced pixel format ${this.out.format}`));
+      return { data: Buffer.from(this.out.toBuffer()), width: this.out.width, height: this.out.height, channels: this.channels };
+    } finally {
+      this.out.unref();
+    }
+  }
+
+  free(): void {
+    this.out.free();
+    this.graph.free();
+  }
+}
+
+/**
+ * Conversions of one source, kept while it stays open: a task renders many frames of one shape. A
+ * stream that changes size or format mid-way gets a new graph (the key includes the input shape).
+ */
+export class Converter {
+  private readonly graphs = new Map<string, Conversion>();
+
+  constructor(
+    private readonly colour: ColourSource,
+    private readonly toneMap: ToneMap,
+  ) {}
+
+  convert(frame: Frame, out: PixelsOut): Pixels {
+    const key = `${frame.width}x${frame.height}:${frame.format}:${frame.colorSpace}:${frame.colorRange}:${frame.colorTrc}:${frame.colorPrimaries}>${out.kind}:${out.width}x${out.height}`;
+    let conversion = this.graphs.get(key);
+    if (!conversion) {
+      // A handful per source (a task uses one or two output sizes); the oldest goes first.
+      if (this.graphs.size >= 8) {
+        const [oldest, graph] = this.graphs.entries().next().value as [string, Conversion];
+        graph.free();
+        this.graphs.delete(oldest);
+      }
+      conversion = new Conversion(frame, conversionChain(frame, this.colour, out, this.toneMap), out.kind === 'grey' ? 1 : 3);
+      this.graphs.set(key, conversion);
+    }
+    return conversion.run(frame);
+  }
+
+  close(): void {
+    for (const graph of this.graphs.values()) graph.free();
+    this.graphs.clear();
+  }
+}
