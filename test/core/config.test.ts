@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseFlags } from '../../src/config.js';
+import { ConfigError, loadConfig, parseFlags, retiredSettings } from '../../src/config.js';
 
 describe('config', () => {
   it('has working defaults', () => {
@@ -25,10 +25,19 @@ describe('config', () => {
     [{ STILLFRAME_CACHE_BYTES: 'lots' }, 'STILLFRAME_CACHE_BYTES must be a byte size'],
     [{ STILLFRAME_STORAGE: 'ftp://x' }, 'STILLFRAME_STORAGE must be file:///absolute/dir'],
     [{ STILLFRAME_DEMO: 'maybe' }, 'STILLFRAME_DEMO must be true or false'],
-    [{ STILLFRAME_MAX_FFMPEG: '0' }, 'STILLFRAME_MAX_FFMPEG must be an integer between 1 and 1024'],
+    [{ STILLFRAME_WORKERS: '0' }, 'STILLFRAME_WORKERS must be an integer between 1 and 256'],
+    [{ STILLFRAME_TONEMAP: 'bt2390' }, 'STILLFRAME_TONEMAP must be one of mobius, hable, reinhard, clip, off'],
   ])('fails fast on %j', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('names settings of earlier versions that no longer do anything, and what replaced them', () => {
+    expect(retiredSettings({ STILLFRAME_FFMPEG: '/usr/bin/ffmpeg', STILLFRAME_MAX_FFMPEG: '4', PORT: '1' })).toEqual([
+      'STILLFRAME_FFMPEG is no longer used: the engine is built in (node-av); no ffmpeg binary is used',
+      'STILLFRAME_MAX_FFMPEG is no longer used: use STILLFRAME_WORKERS',
+    ]);
+    expect(retiredSettings({})).toEqual([]);
   });
 
   it('rejects unknown flags', () => {

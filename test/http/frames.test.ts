@@ -77,7 +77,7 @@ beforeAll(async () => {
   objects['media/cover.mp3'] = await audioFixture({ cover: true });
   objects['media/vfr.mp4'] = await vfrFixture();
   objects['media/anamorphic.mkv'] = await anamorphicFixture();
-  server = await startServer({ objects, env: { STILLFRAME_MAX_FFMPEG: '2', STILLFRAME_QUEUE_LENGTH: '1000' } });
+  server = await startServer({ objects, env: { STILLFRAME_WORKERS: '2', STILLFRAME_QUEUE_LENGTH: '1000' } });
 }, 120_000);
 
 afterAll(() => server?.close());

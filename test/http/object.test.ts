@@ -157,12 +157,15 @@ describe('errors', () => {
 });
 
 describe('ops endpoints', () => {
-  it('health names the binaries and their versions', async () => {
+  it('health names the engine, its versions and its workers', async () => {
     const res = await get('/_/health');
-    const health = (await res.body.json()) as { status: string; ffmpeg: { version: string; path: string } };
+    const health = (await res.body.json()) as { status: string; engine: { ffmpeg: string; node: string; workers: number; busy: number } };
     expect(res.statusCode).toBe(200);
     expect(health.status).toBe('ok');
-    expect(health.ffmpeg.version).toMatch(/^\d+\.\d+$/);
+    expect(health.engine.ffmpeg).toMatch(/^8\.\d+/);
+    expect(health.engine.node).toBe(process.versions.node);
+    expect(health.engine.workers).toBeGreaterThan(0);
+    expect(health.engine.busy).toBe(0);
   });
 
   it('metrics are Prometheus text', async () => {
@@ -194,12 +197,12 @@ describe('ops endpoints with STILLFRAME_OPS_TOKEN', () => {
     expect(await res.body.text()).toContain('stillframe_http_requests_total');
   });
 
-  it('health answers its status to anyone, its details (binaries, storage, load) only with the token', async () => {
+  it('health answers its status to anyone, its details (versions, storage, load) only with the token', async () => {
     const open = await at('/_/health');
     expect(open.statusCode).toBe(200);
     expect(await open.body.json()).toEqual({ status: 'ok' });
     const full = (await (await at('/_/health', `Bearer ${token}`)).body.json()) as Record<string, unknown>;
-    expect(full).toHaveProperty('ffmpeg');
+    expect(full).toHaveProperty('engine');
     expect(full).toHaveProperty('storage');
   });
 });

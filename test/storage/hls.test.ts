@@ -1,5 +1,5 @@
 // HLS: a playlist plays from segments beside it in the same bucket, read through the storage adapter —
-// and nothing else. Every URI of every playlist ffmpeg parses is checked before ffmpeg sees it: absolute
+// and nothing else. The server reads and checks every playlist; the engine only sees segment bytes: absolute
 // URLs, other protocols, absolute paths, `..` out of the bucket, query strings, encrypted playlists and
 // playlists in disguise are refused with a 400 naming the problem, and the host they name is never asked.
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
-import { resolveUri, rewritePlaylist } from '../../src/media/hls-playlist.js';
+import { readPlaylist, resolveUri } from '../../src/media/hls-playlist.js';
 import { frameAt, hlsFixture, keyframeAtOrBefore, readFrameIndex, type HlsFixture } from '../support/fixtures.js';
 import { putFile, startApp, type AppServer } from '../source/harness.js';
 import { startOrigin, type Origin } from '../source/origin-server.js';
@@ -23,28 +23,27 @@ const refusal = (fn: () => unknown): AppError => {
 };
 
 describe('playlist validation (pure)', () => {
-  const toPath = (key: string) => `/T/S/${key}`;
-
-  it('rewrites relative URIs to the endpoint path of the key they resolve to', () => {
-    const out = rewritePlaylist('show/index.m3u8', '#EXTM3U\n#EXTINF:1,\nseg0.ts\n#EXTINF:1,\nparts/seg%201.ts\n#EXTINF:1,\n../shared/seg2.ts\n#EXT-X-ENDLIST\n', toPath);
-    expect(out.body).toBe('#EXTM3U\n#EXTINF:1,\n/T/S/show/seg0.ts\n#EXTINF:1,\n/T/S/show/parts/seg 1.ts\n#EXTINF:1,\n/T/S/shared/seg2.ts\n#EXT-X-ENDLIST\n\n');
-    expect(out.refs.map((r) => r.key)).toEqual(['show/seg0.ts', 'show/parts/seg 1.ts', 'shared/seg2.ts']);
+  it('lists the segments of a media playlist as keys of the same bucket, with their durations', () => {
+    const out = readPlaylist('show/index.m3u8', '#EXTM3U\n#EXTINF:1.5,\nseg0.ts\n#EXTINF:1,\nparts/seg%201.ts\n#EXTINF:0.5,\n../shared/seg2.ts\n#EXT-X-ENDLIST\n');
+    expect(out).toEqual({
+      kind: 'media',
+      init: undefined,
+      segments: [
+        { key: 'show/seg0.ts', duration: 1.5 },
+        { key: 'show/parts/seg 1.ts', duration: 1 },
+        { key: 'shared/seg2.ts', duration: 0.5 },
+      ],
+    });
   });
 
-  it('rewrites URI attributes (EXT-X-MAP, EXT-X-MEDIA) and marks variant playlists', () => {
-    const out = rewritePlaylist(
+  it('reads the init section (EXT-X-MAP) and the variants of a master playlist; checks every URI attribute', () => {
+    expect(readPlaylist('v/index.m3u8', '#EXTM3U\n#EXT-X-MAP:URI="init.mp4"\n#EXTINF:2,\nseg1.m4s\n')).toEqual({ kind: 'media', init: 'v/init.mp4', segments: [{ key: 'v/seg1.m4s', duration: 2 }] });
+    const master = readPlaylist(
       'm.m3u8',
-      '#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",NAME="en",URI="audio/en.m3u8"\n#EXT-X-STREAM-INF:BANDWIDTH=1000\nlow/index.m3u8\n#EXT-X-MAP:URI="init.mp4"\n',
-      toPath,
+      '#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="a",NAME="en",URI="audio/en.m3u8"\n#EXT-X-STREAM-INF:BANDWIDTH=1000\nlow/index.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=5000,RESOLUTION=1920x1080\nhigh/index.m3u8\n',
     );
-    expect(out.body).toContain('URI="/T/S/audio/en.m3u8"');
-    expect(out.body).toContain('\n/T/S/low/index.m3u8\n');
-    expect(out.body).toContain('#EXT-X-MAP:URI="/T/S/init.mp4"');
-    expect(out.refs).toEqual([
-      { key: 'audio/en.m3u8', playlist: true },
-      { key: 'low/index.m3u8', playlist: true },
-      { key: 'init.mp4', playlist: false },
-    ]);
+    expect(master).toEqual({ kind: 'master', variants: [{ key: 'low/index.m3u8', bandwidth: 1000 }, { key: 'high/index.m3u8', bandwidth: 5000 }] });
+    expect(refusal(() => readPlaylist('m.m3u8', '#EXTM3U\n#EXT-X-MEDIA:TYPE=AUDIO,URI="https://evil.example/a.m3u8"\n#EXT-X-STREAM-INF:BANDWIDTH=1\nlow.m3u8\n')).message).toContain('absolute URLs');
   });
 
   it.each([
@@ -69,11 +68,12 @@ describe('playlist validation (pure)', () => {
     expect(err.message).toContain(why);
   });
 
-  it('refuses encrypted playlists, unquoted URI attributes and non-playlists', () => {
-    expect(refusal(() => rewritePlaylist('a.m3u8', '#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI="key.bin"\nseg.ts\n', toPath)).message).toContain('encrypted');
-    expect(rewritePlaylist('a.m3u8', '#EXTM3U\n#EXT-X-KEY:METHOD=NONE\nseg.ts\n', toPath).refs).toHaveLength(1);
-    expect(refusal(() => rewritePlaylist('a.m3u8', '#EXTM3U\n#EXT-X-MAP:URI=http://evil/x.mp4\n', toPath)).message).toContain('quoted');
-    expect(refusal(() => rewritePlaylist('a.m3u8', 'seg.ts\n', toPath)).message).toContain('not an HLS playlist');
+  it('refuses encrypted playlists, unquoted URI attributes, non-playlists and empty ones', () => {
+    expect(refusal(() => readPlaylist('a.m3u8', '#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI="key.bin"\nseg.ts\n')).message).toContain('encrypted');
+    expect(readPlaylist('a.m3u8', '#EXTM3U\n#EXT-X-KEY:METHOD=NONE\nseg.ts\n')).toMatchObject({ kind: 'media', segments: [{ key: 'seg.ts' }] });
+    expect(refusal(() => readPlaylist('a.m3u8', '#EXTM3U\n#EXT-X-MAP:URI=http://evil/x.mp4\n')).message).toContain('quoted');
+    expect(refusal(() => readPlaylist('a.m3u8', 'seg.ts\n')).message).toContain('not an HLS playlist');
+    expect(refusal(() => readPlaylist('a.m3u8', '#EXTM3U\n#EXT-X-ENDLIST\n')).message).toContain('lists no segments');
   });
 });
 
@@ -151,7 +151,7 @@ describe('HLS through the server', () => {
         ['bad/file.m3u8', 'absolute URLs are refused'],
         ['bad/escape.m3u8', 'leaves the bucket'],
         ['bad/master.m3u8', 'absolute URLs are refused'],
-        ['bad/disguise.m3u8', 'absolute URLs are refused'],
+        ['bad/disguise.m3u8', 'is a playlist, not media'],
       ])('refuses %s with a 400 naming the problem, and never contacts the host it names', async (key, why) => {
         evil.reset();
         const res = await snap(app(), key);

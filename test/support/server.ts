@@ -1,5 +1,5 @@
 // A real stillframe HTTP server on a random loopback port over a temporary storage root, for
-// integration tests: real ffmpeg, real sharp, real sockets.
+// integration tests: real capture workers (FFmpeg through node-av), real sharp, real sockets.
 import { serve, type ServerType } from '@hono/node-server';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -14,8 +14,8 @@ export interface TestServer {
   url: string;
   root: string;
   deps: Deps;
-  /** ffmpeg/ffprobe processes started so far, from /_/metrics. */
-  spawns(): Promise<{ ffmpeg: number; ffprobe: number }>;
+  /** Capture worker jobs run so far (any outcome), by kind, from /_/metrics. */
+  jobs(): Promise<Record<'capture' | 'index' | 'extract' | 'probe', number>>;
   close(): Promise<void>;
 }
 
@@ -36,8 +36,6 @@ export async function startServer(options: TestServerOptions = {}): Promise<Test
   const config = loadConfig({
     STILLFRAME_STORAGE: `file://${root}`,
     STILLFRAME_DEMO: 'false',
-    STILLFRAME_FFMPEG: process.env.STILLFRAME_FFMPEG,
-    STILLFRAME_FFPROBE: process.env.STILLFRAME_FFPROBE,
     ...options.env,
   });
   const deps = await createDeps(config, { log: silentLogger });
@@ -51,20 +49,24 @@ export async function startServer(options: TestServerOptions = {}): Promise<Test
     url,
     root,
     deps,
-    async spawns() {
-      const text = await (await fetch(`${url}/_/metrics`)).text();
-      const count = (tool: string) =>
-        Number(new RegExp(`stillframe_ffmpeg_spawns_total\\{tool="${tool}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
-      return { ffmpeg: count('ffmpeg'), ffprobe: count('ffprobe') };
-    },
+    jobs: () => workerJobs(url),
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         if ('closeAllConnections' in server) server.closeAllConnections();
       });
+      await deps.close();
       await rm(root, { recursive: true, force: true });
     },
   };
+}
+
+/** Capture worker jobs a server has run (any outcome), by kind. */
+export async function workerJobs(url: string): Promise<Record<'capture' | 'index' | 'extract' | 'probe', number>> {
+  const text = await (await fetch(`${url}/_/metrics`)).text();
+  const count = (kind: string) =>
+    [...text.matchAll(new RegExp(`^stillframe_worker_jobs_total\\{[^}]*kind="${kind}"[^}]*\\} (\\d+)`, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0);
+  return { capture: count('capture'), index: count('index'), extract: count('extract'), probe: count('probe') };
 }
 
 export const snapshotUrl = (server: TestServer, object: string, process: string) =>

@@ -7,15 +7,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createLimiter } from '../../src/core/limiter.js';
 import { rpcSignature, stringToSign } from '../../src/http/imm-auth.js';
 import { silentLogger } from '../../src/log.js';
-import { frameAtOrBefore, parseFrameCsv } from '../../src/media/multi-frame.js';
+import { indexOf } from '../../src/media/engine/extract.js';
 import { parseConvertTask } from '../../src/process/imm-request.js';
 import { DhashSelector, hammingDistance } from '../../src/tasks/dhash.js';
-import { clipOf, keyframesIn, sampleTimes } from '../../src/tasks/frame-plan.js';
+import { clipOf, frameAtOrBefore, keyframeOf, keyframesIn, sampleTimes } from '../../src/tasks/frame-plan.js';
 import { Journal, type TaskRecord } from '../../src/tasks/journal.js';
-import { AppError, errors } from '../../src/errors.js';
-import type { Capture, OpenSource } from '../../src/core/capture.js';
-import type { FfmpegRunner } from '../../src/media/runner.js';
-import { extractFrames } from '../../src/tasks/extract.js';
 
 const deferred = () => {
   let resolve!: () => void;
@@ -122,10 +118,22 @@ describe('frame planning', () => {
   });
 
   it('keyframes in the clip and the frame shown at a time', () => {
-    const index = parseFrameCsv('0.000000,0.000000,K__\n0.080000,0.040000,___\n0.040000,0.000000,___\n0.120000,0.080000,K__\n0.160000,0.120000,___\n');
+    // Packets in decoding order (B-frames: presented out of order), a duplicate, and a frame before the
+    // first keyframe (it cannot be decoded from it): the index is in presentation order, from the keyframe.
+    const packets = [
+      { pts: -0.04, key: false },
+      { pts: 0, key: true },
+      { pts: 0.08, key: false },
+      { pts: 0.04, key: false },
+      { pts: 0.12, key: true },
+      { pts: 0.12, key: false },
+      { pts: 0.16, key: false },
+    ];
+    const index = indexOf(packets, 1e-6);
     expect(index.pts).toEqual([0, 0.04, 0.08, 0.12, 0.16]);
     expect(index.key).toEqual([true, false, false, true, false]);
     expect([0, 0.039, 0.04, 0.119, 1].map((t) => frameAtOrBefore(index, t))).toEqual([0, 0, 1, 2, 4]);
+    expect([0, 2, 3, 4].map((i) => keyframeOf(index, i))).toEqual([0, 0, 3, 3]);
     const request = spec({ Mode: 'keyframe' });
     expect(keyframesIn(index, 0, request.snapshots[0]!, { start: 0, end: 0.2 })).toEqual([0, 3]);
     expect(keyframesIn(index, 0, request.snapshots[0]!, { start: 0.05, end: 0.2 })).toEqual([3]);
@@ -181,43 +189,5 @@ describe('RPC signature', () => {
       'POST&%2F&Action%3DListProjects%26Format%3DJSON%26Name%3Da%2520b%252Ac~%2521%2527%2528%2529%26Version%3D2020-09-30',
     );
     expect(rpcSignature('secret', 'POST', params)).toMatch(/^[A-Za-z0-9+/]{27}=$/);
-  });
-});
-
-describe('extraction fallback', () => {
-  it('fetches the frames of a decoding run that broke down through the URL API capture, one by one', async () => {
-    const runner = {
-      binaries: { ffmpeg: { path: '/bin/false', source: 'test', versionLine: '', version: [5, 1] }, ffprobe: { path: '/bin/false', source: 'test', versionLine: '', version: [5, 1] } },
-      ffmpeg: async () => {
-        throw new Error('no ffmpeg here');
-      },
-      ffprobe: async () => {
-        throw new Error('no ffprobe here');
-      },
-      classify: (err: unknown, what: string) => (err instanceof AppError ? err : errors.notMedia(`${what}: exit 1`)),
-    } as unknown as FfmpegRunner;
-    const asked: [number, string][] = [];
-    const capture = {
-      frameAt: async (_source: OpenSource, timeMs: number, seek: string) => {
-        asked.push([timeMs, seek]);
-        return { frame: { data: Buffer.alloc(12), width: 2, height: 2, channels: 3 }, frameTimeMs: timeMs, keyframe: true };
-      },
-    } as unknown as Capture;
-    const source = {
-      input: { url: 'file:/nowhere.mp4', protocols: ['file'] },
-      info: { formatName: 'mov,mp4', formatStartTime: 0, duration: 1, hasAudio: false },
-      video: { index: 0, codec: 'h264', width: 2, height: 2, rotation: 0, sampleAspect: 1, startTime: 0, frameDuration: 0.04, isCoverArt: false },
-    } as unknown as OpenSource;
-    const index = parseFrameCsv('0.000000,0.000000,K__\n0.040000,0.040000,___\n0.080000,0.080000,___\n');
-    const got: [number, number][] = [];
-    const report = await extractFrames(
-      { runner, limiter: createLimiter({ concurrency: 2, queueLength: 1, queueTimeoutMs: 100 }), capture, timeoutMs: 5000, strategy: 'pass', spawnMs: 50 },
-      { source, index, wanted: [0, 2], keyframesOnly: false },
-      new AbortController().signal,
-      async (position, _frame, pts) => void got.push([position, pts]),
-    );
-    expect(report).toMatchObject({ strategy: 'pass', runs: 1, fallbacks: 2 });
-    expect(asked).toEqual([[0, 'exact'], [80, 'exact']]);
-    expect(got).toEqual([[0, 0], [1, 0.08]]);
   });
 });

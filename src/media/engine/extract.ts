@@ -101,6 +101,8 @@ export async function extractFrames(
   let candidate: Frame | undefined;
   let candidatePts = 0n;
   let decoding = false;
+  /** The keyframe the group of pictures being decoded began with. */
+  let runKey = 0n;
   let lastRead: bigint | undefined;
   /** Seeks made for the current wanted frame (a demuxer that keeps landing past it). */
   let retries = 0;
@@ -179,10 +181,14 @@ export async function extractFrames(
         continue;
       }
       lastRead = time;
-      if (packet.isKeyframe && decoding && !keyframesOnly && !wanted.slice(next).some((w) => near(w.keyPts, time))) {
-        // A group of pictures nobody wants: finish what the decoder holds and drop packets until the next.
-        await drain(time);
-        if (next >= wanted.length) break;
+      if (packet.isKeyframe && decoding && !keyframesOnly) {
+        if (wanted.slice(next).some((w) => near(w.keyPts, time))) {
+          runKey = time;
+        } else {
+          // A group of pictures nobody wants: finish what the decoder holds and drop packets until the next.
+          await drain(time);
+          if (next >= wanted.length) break;
+        }
       }
       if (!decoding) {
         const start = wanted[next]!;
@@ -198,6 +204,7 @@ export async function extractFrames(
           continue;
         }
         decoding = true;
+        runKey = time;
       }
       if (keyframesOnly) {
         if (packet.isKeyframe && near(time, wanted[next]!.pts)) {
@@ -209,6 +216,8 @@ export async function extractFrames(
       }
       setSkipping(!packet.isKeyframe && !wanted.slice(next).some((w) => near(w.pts, time)));
       await send(packet);
+      // Every wanted frame of this group of pictures is out: the rest of it is not needed.
+      if (next < wanted.length && wanted[next]!.keyPts > runKey + tolerance) await drain(wanted[next]!.keyPts);
     }
     if (decoding) await drain(undefined);
     if (next < wanted.length) throw errors.notMedia(`${wanted.length - next} of the wanted frames could not be decoded.`);
