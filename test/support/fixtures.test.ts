@@ -1,5 +1,6 @@
 // Self-test of the fixture kit: every fixture must carry readable frame codes, exact keyframes,
 // and the metadata it claims. Generation is cached in test/.fixtures/, so reruns are fast.
+import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import {
@@ -7,7 +8,7 @@ import {
   audioFixture,
   codeImage,
   extractFrames,
-  ffmpegVersion,
+  ffmpegLibraryVersion,
   fixture,
   frameAt,
   frameCount,
@@ -28,7 +29,7 @@ import {
 
 const SLOW = { timeout: 60_000 };
 
-// Every ffprobe run of Debian's dynamically linked build costs ~0.1 s of start-up: probe once.
+// Decoding a whole fixture is the slow part of a probe: do it once per file.
 const framesCache = new Map<string, ReturnType<typeof probeFrames>>();
 function framesOf(path: string): ReturnType<typeof probeFrames> {
   let p = framesCache.get(path);
@@ -123,7 +124,16 @@ const matrix: Case[] = [
   { name: 'flv/h264', spec: { container: 'flv', codec: 'h264' } },
   { name: 'flv/flv1', spec: { container: 'flv', codec: 'flv1' } },
   { name: 'mp4/h264 30 fps, gop 10, 240x320 + aac', spec: { container: 'mp4', codec: 'h264', fps: 30, seconds: 2, gop: 10, width: 240, height: 320, audio: true } },
+  { name: 'mp4/av1', spec: { container: 'mp4', codec: 'av1' } },
+  { name: 'webm/av1 + opus, gop 50', spec: { container: 'webm', codec: 'av1', gop: 50, audio: true } },
+  { name: 'mkv/av1 10-bit', spec: { container: 'mkv', codec: 'av1', bitDepth: 10 } },
+  { name: 'mp4/hevc 10-bit (Main 10) B-frames', spec: { container: 'mp4', codec: 'hevc', bitDepth: 10, bframes: 2 } },
+  { name: 'mkv/h264 10-bit (High 10)', spec: { container: 'mkv', codec: 'h264', bitDepth: 10 } },
+  { name: 'webm/vp9 10-bit (profile 2)', spec: { container: 'webm', codec: 'vp9', bitDepth: 10 } },
 ];
+
+/** Profiles of the 10-bit fixtures (AV1's is "Main" for 8 and 10 bits alike: the pixel format tells). */
+const PROFILES: Record<string, string> = { h264: 'High 10', hevc: 'Main 10', vp9: 'Profile 2' };
 
 describe.each(matrix)('fixture $name', SLOW, ({ spec }) => {
   const n = frameCount(spec);
@@ -163,6 +173,9 @@ describe.each(matrix)('fixture $name', SLOW, ({ spec }) => {
     const { streams } = await probe(path);
     const v = streams.find((s) => s.codec_type === 'video')!;
     expect([v.width, v.height]).toEqual([spec.width ?? 320, spec.height ?? 240]);
+    expect(v.codec_name).toBe(spec.codec);
+    expect(v.pix_fmt).toBe(spec.bitDepth === 10 ? 'yuv420p10le' : 'yuv420p');
+    if (spec.bitDepth === 10 && PROFILES[spec.codec]) expect(v.profile).toBe(PROFILES[spec.codec]);
     if (v.sample_aspect_ratio !== undefined) expect(['1:1', '0:1']).toContain(v.sample_aspect_ratio);
     expect(streams.some((s) => s.codec_type === 'audio')).toBe(spec.audio ?? false);
     expect(await probeRotation(path)).toBe(0);
@@ -251,7 +264,12 @@ describe('scene-cut fixture', SLOW, () => {
   });
 });
 
-it('reports the ffmpeg version it ran with', () => {
-  const [major] = ffmpegVersion();
-  expect(major).toBeGreaterThanOrEqual(4);
+describe('the kit itself', () => {
+  it('runs FFmpeg 8 in this process through node-av, and never a binary', async () => {
+    expect(ffmpegLibraryVersion()[0]).toBeGreaterThanOrEqual(8);
+    for (const file of ['./fixtures.ts', '../../src/media/synthesize.ts']) {
+      const source = await readFile(new URL(file, import.meta.url), 'utf8');
+      expect(source, file).not.toMatch(/child_process|execFile|spawn\(|ffmpegPath|binaries\.js/);
+    }
+  });
 });

@@ -3,7 +3,7 @@
 import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ffmpegPath } from './fixtures.js';
+import { resolveBinaries } from '../../src/media/binaries.js';
 
 export interface SlowFfmpeg {
   path: string;
@@ -22,7 +22,7 @@ export async function slowFfmpeg(): Promise<SlowFfmpeg> {
     `case "$*" in *-version*) ;; *) echo $$ >> '${pidFile}' ;; esac`,
     'skip=0',
     'for a do shift; if [ "$skip" = 1 ]; then skip=0; continue; fi; if [ "$a" = "-ss" ]; then skip=1; continue; fi; set -- "$@" "$a"; done',
-    `exec '${ffmpegPath()}' -re "$@"`,
+    `exec '${resolveBinaries({ ffmpeg: process.env.STILLFRAME_FFMPEG, ffprobe: process.env.STILLFRAME_FFPROBE }).ffmpeg.path}' -re "$@"`,
     '',
   ];
   await writeFile(path, script.join('\n'));
