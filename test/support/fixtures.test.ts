@@ -13,17 +13,21 @@ import {
   frameAt,
   frameCount,
   frameMidMs,
+  hdrFixture,
   isUpright,
   keyframeAtOrAfter,
   keyframeAtOrBefore,
   keyframeIndices,
+  meanLumas,
   probe,
+  probeDecodedFrame,
   probeFrames,
   probePackets,
   probeRotation,
   readFrameCode,
   readFrameIndex,
   sceneCutFixture,
+  type Box,
   type FixtureSpec,
 } from './fixtures.js';
 
@@ -271,5 +275,76 @@ describe('the kit itself', () => {
       const source = await readFile(new URL(file, import.meta.url), 'utf8');
       expect(source, file).not.toMatch(/child_process|execFile|spawn\(|ffmpegPath|binaries\.js/);
     }
+  });
+});
+
+describe('HDR fixtures made from one SDR master', SLOW, () => {
+  /** Boxes in the middle of the 16 code stripes (40 px wide, rows 0-31 of the code band). */
+  const stripes = (code: Box): Box[] =>
+    Array.from({ length: 16 }, (_, bit) => ({ x: code.x + (bit * code.width) / 16 + 10, y: code.y + 8, width: 20, height: 16 }));
+
+  /** The frame code read from stored luma: a stripe is set when it is nearer the white code than black. */
+  async function lumaFrameIndex(path: string, index: number, code: Box, white: number, black: number): Promise<number> {
+    const means = await meanLumas(path, index, stripes(code));
+    let value = 0;
+    means.forEach((m, bit) => {
+      expect(Math.min(Math.abs(m - white), Math.abs(m - black)), `stripe ${bit}: ${m}`).toBeLessThan((white - black) / 6);
+      if (Math.abs(m - white) < Math.abs(m - black)) value |= 1 << bit;
+    });
+    return value;
+  }
+
+  it('the SDR master: BT.709 8-bit H.264, white 235, frame code readable', async () => {
+    const f = await hdrFixture('sdr');
+    expect(f.path).toBe(f.master);
+    const v = (await probe(f.path)).streams[0]!;
+    expect(v).toMatchObject({ codec_name: 'h264', pix_fmt: 'yuv420p', width: 640, height: 360 });
+    expect([v.color_primaries, v.color_transfer, v.color_space, v.color_range]).toEqual(['bt709', 'bt709', 'bt709', 'tv']);
+    const [white] = await meanLumas(f.path, 37, [f.white]);
+    expect(Math.abs(white! - 235)).toBeLessThanOrEqual(1.5);
+    const [img] = await extractFrames(f.path, [37], { format: 'png' });
+    const band = await sharp(img!).extract({ left: f.code.x, top: f.code.y, width: f.code.width, height: f.code.height }).png().toBuffer();
+    expect(await readFrameIndex(band)).toBe(37);
+    expect(await keyframeIndices(f.path)).toEqual([0, 25, 50, 75]);
+  });
+
+  it.each(['hdr10', 'hlg'] as const)('%s: HEVC Main 10, BT.2020, SDR white at 203 cd/m², frame for frame the master', async (kind) => {
+    const f = await hdrFixture(kind);
+    const { streams } = await probe(f.path);
+    const v = streams[0]!;
+    expect(streams).toHaveLength(1);
+    expect(v).toMatchObject({ codec_name: 'hevc', profile: 'Main 10', pix_fmt: 'yuv420p10le', width: 640, height: 360 });
+    const transfer = kind === 'hdr10' ? 'smpte2084' : 'arib-std-b67';
+    expect([v.color_primaries, v.color_transfer, v.color_space, v.color_range]).toEqual(['bt2020', transfer, 'bt2020nc', 'tv']);
+    // The decoder sees the same tags in the bitstream (VUI).
+    const decoded = await probeDecodedFrame(f.path);
+    expect([decoded.color_primaries, decoded.color_transfer, decoded.color_space, decoded.color_range]).toEqual(['bt2020', transfer, 'bt2020nc', 'tv']);
+
+    if (kind === 'hdr10') {
+      // Container side data (mdcv/clli boxes) and SEI in the bitstream.
+      const md = v.side_data_list?.find((d) => d.side_data_type === 'Mastering display metadata');
+      expect(md).toMatchObject({
+        red_x: '34000/50000', red_y: '16000/50000', green_x: '13250/50000', green_y: '34500/50000',
+        blue_x: '7500/50000', blue_y: '3000/50000', white_point_x: '15635/50000', white_point_y: '16450/50000',
+        min_luminance: '1/10000', max_luminance: '10000000/10000',
+      });
+      expect(v.side_data_list?.find((d) => d.side_data_type === 'Content light level metadata')).toMatchObject({ max_content: 203, max_average: f.contentLight!.maxFall });
+      expect(decoded.masteringDisplay?.maxLuminance).toBe(1000);
+      expect(decoded.masteringDisplay?.minLuminance).toBeCloseTo(0.0001, 6);
+      expect(decoded.masteringDisplay?.red[0]).toBeCloseTo(0.68, 4);
+      expect(decoded.contentLight).toEqual({ maxCll: 203, maxFall: f.contentLight!.maxFall });
+    } else {
+      expect(v.side_data_list ?? []).toEqual([]);
+      expect(decoded.masteringDisplay).toBeUndefined();
+    }
+
+    // BT.2408: SDR reference white at 203 cd/m² is PQ 58% (10-bit code ≈ 572) and HLG 75% (code 721).
+    expect(f.whiteCode).toBeCloseTo(kind === 'hdr10' ? 572.7 : 720.9, 1);
+    const [white] = await meanLumas(f.path, 37, [f.white]);
+    console.log(`${kind}: white patch luma ${white!.toFixed(1)} (expected ${f.whiteCode.toFixed(1)})`);
+    expect(Math.abs(white! - f.whiteCode)).toBeLessThanOrEqual(2);
+
+    expect(await keyframeIndices(f.path)).toEqual([0, 25, 50, 75]);
+    for (const index of [0, 37, 99]) expect(await lumaFrameIndex(f.path, index, f.code, f.whiteCode, 64)).toBe(index);
   });
 });

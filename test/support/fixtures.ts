@@ -24,6 +24,8 @@
 //   anamorphicFixture()      160x240 stored pixels with a 2:1 sample aspect ratio (shown 320x240)
 //   hugeFrameFixture()       one black 8192x4320 frame
 //   lateStartFixture()       1 s of 64x64 video whose timestamps start at 50000 s (the container claims ~13.9 h)
+//   hdrFixture(kind)         one SDR BT.709 master ('sdr') and its HDR10 (PQ) and HLG versions, SDR reference
+//                            white placed at 203 cd/m² (ITU-R BT.2408): PQ code ≈ 573, HLG code ≈ 721 (10-bit)
 //
 // Files are generated once into test/.fixtures/ (gitignored) under a name derived from the spec;
 // generation writes a temp file and renames it, so concurrent vitest workers never see half files.
@@ -52,6 +54,8 @@ import {
   AVMEDIA_TYPE_VIDEO,
   AV_DISPOSITION_ATTACHED_PIC,
   AV_DISPOSITION_DEFAULT,
+  AV_FRAME_DATA_CONTENT_LIGHT_LEVEL,
+  AV_FRAME_DATA_MASTERING_DISPLAY_METADATA,
   AV_FRAME_FLAG_KEY,
   AV_LOG_ERROR,
   AV_NOPTS_VALUE,
@@ -64,9 +68,12 @@ import {
 } from 'node-av/constants';
 import sharp from 'sharp';
 import {
+  filterValue,
   synthesize,
   type AudioTrack,
   type AvOptions,
+  type ContentLightLevel,
+  type MasteringDisplay,
   type VideoTrack,
 } from '../../src/media/synthesize.js';
 
@@ -666,6 +673,171 @@ export async function codeImage(
 }
 
 // ---------------------------------------------------------------------------------------------
+// HDR: one SDR master, and HDR10 and HLG versions made from it
+
+export type HdrKind = 'sdr' | 'hdr10' | 'hlg';
+
+/** A rectangle in pixels. */
+export interface Box {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+/** SDR reference white on an HDR display, cd/m² (ITU-R BT.2408): where the HDR versions put the master's white. */
+export const SDR_WHITE_NITS = 203;
+
+/** SMPTE ST 2084 (PQ) inverse EOTF: signal 0..1 for `nits` cd/m². */
+export function pqSignal(nits: number): number {
+  const m1 = 2610 / 16384;
+  const m2 = (2523 / 4096) * 128;
+  const c1 = 3424 / 4096;
+  const c2 = (2413 / 4096) * 32;
+  const c3 = (2392 / 4096) * 32;
+  const y = Math.pow(nits / 10000, m1);
+  return Math.pow((c1 + c2 * y) / (1 + c3 * y), m2);
+}
+
+/**
+ * ARIB STD-B67 (HLG) signal 0..1 for `nits` of white on the nominal 1000 cd/m² display (BT.2100: system
+ * gamma 1.2, so the scene light is (nits/1000)^(1/1.2) before the OETF).
+ */
+export function hlgSignal(nits: number): number {
+  const e = Math.pow(nits / 1000, 1 / 1.2);
+  const a = 0.17883277;
+  const b = 1 - 4 * a;
+  const c = 0.5 - a * Math.log(4 * a);
+  return e <= 1 / 12 ? Math.sqrt(3 * e) : a * Math.log(12 * e - b) + c;
+}
+
+/** Limited-range luma code of a 0..1 signal at `bits` per sample (8-bit: 16..235, 10-bit: 64..940). */
+export function limitedCode(signal: number, bits: number): number {
+  const scale = 2 ** (bits - 8);
+  return (16 + 219 * signal) * scale;
+}
+
+/** Display P3 primaries, D65 white, 0.0001–1000 cd/m²: the usual HDR10 mastering display. */
+export const P3_D65_1000: MasteringDisplay = {
+  red: [0.68, 0.32],
+  green: [0.265, 0.69],
+  blue: [0.15, 0.06],
+  whitePoint: [0.3127, 0.329],
+  minLuminance: 0.0001,
+  maxLuminance: 1000,
+};
+
+/**
+ * The HDR10 fixture's content light level: the brightest pixel is the master's white at 203 cd/m²; the
+ * brightest frame average of max(R,G,B) is 68 cd/m² (computed from the decoded master's 100 frames:
+ * BT.1886 to linear light, BT.709 to BT.2020 primaries, × 203).
+ */
+export const HDR10_CONTENT_LIGHT: ContentLightLevel = { maxCll: SDR_WHITE_NITS, maxFall: 68 };
+
+export interface HdrFixture {
+  kind: HdrKind;
+  path: string;
+  /** The SDR BT.709 master all kinds are made from (for 'sdr', the same file). */
+  master: string;
+  width: number;
+  height: number;
+  fps: number;
+  frames: number;
+  gop: number;
+  bitDepth: 8 | 10;
+  /** Colour tags as FFmpeg names them. */
+  primaries: string;
+  transfer: string;
+  matrix: string;
+  /** Inside the master's 100% white patch (SDR reference white). */
+  white: Box;
+  /** The frame code: crop this box (stripes on top, grey below) and read it with readFrameCode. */
+  code: Box;
+  /** The expected luma code of `white` at `bitDepth`, limited range: 235, PQ ≈ 572.7 (58%), HLG ≈ 720.9 (75%). */
+  whiteCode: number;
+  masteringDisplay?: MasteringDisplay;
+  contentLight?: ContentLightLevel;
+}
+
+const HDR_GEOMETRY = { width: 640, height: 360, fps: 25, frames: 100, gop: 25 } as const;
+/** The code band on top of the master: 16 stripes of 40 px, 32 rows, then 32 grey rows. */
+const HDR_CODE_BOX: Box = { x: 0, y: 0, width: 640, height: 64 };
+/** smptehdbars fills the rest (640x296); its bottom row holds a 100% white patch at x 183–317. */
+const HDR_WHITE_BOX: Box = { x: 200, y: 310, width: 100, height: 40 };
+
+/**
+ * The SDR master: 640x360, 25 fps, 100 frames, H.264 High 8-bit, BT.709 (primaries, transfer, matrix,
+ * limited range), a keyframe every 25 frames. On top a frame-code band (HDR_CODE_BOX), below it
+ * smptehdbars: 75% colour bars, 100% white, cyan, yellow, blue and red patches, greys, black and a ramp.
+ */
+async function hdrMaster(): Promise<string> {
+  const { width, height, fps, frames, gop } = HDR_GEOMETRY;
+  const code = HDR_CODE_BOX;
+  return cached(`hdr-master-sdr-bt709-h264-${width}x${height}-${RECIPE}.mp4`, async (tmp) => {
+    await synthesize({
+      output: tmp,
+      format: 'mp4',
+      video: {
+        graph:
+          `${frameCodeGraph({ fps, width: code.width, height: code.height })},format=yuv444p[code];` +
+          `smptehdbars=s=${width}x${height - code.height}:r=${fps},format=yuv444p,setsar=1[bars];` +
+          '[code][bars]vstack=inputs=2',
+        frames,
+        encoder: 'libx264',
+        pixelFormat: 'yuv420p',
+        color: { primaries: 'bt709', transfer: 'bt709', matrix: 'bt709', range: 'tv' },
+        options: { preset: 'veryfast', crf: 12, profile: 'high', 'x264-params': `keyint=${gop}:min-keyint=${gop}:scenecut=0:bframes=0` },
+      },
+    });
+  });
+}
+
+/**
+ * The SDR master ('sdr'), or an HDR version of it made by converting the decoded master with zscale:
+ * BT.709 → BT.2020 primaries and matrix, SDR white (1.0 in linear light) at 203 cd/m² (`npl=203`), then
+ * the PQ ('hdr10') or HLG ('hlg') transfer; HEVC Main 10 (yuv420p10le, hvc1) in MP4, keyframes every 25.
+ * HDR10 also carries mastering-display (P3 D65, 1000 cd/m²) and content-light-level (MaxCLL 203) metadata
+ * in the container and in SEI. The two HDR files are frame for frame the master.
+ */
+export async function hdrFixture(kind: HdrKind): Promise<HdrFixture> {
+  const master = await hdrMaster();
+  const base = { ...HDR_GEOMETRY, master, white: HDR_WHITE_BOX, code: HDR_CODE_BOX };
+  if (kind === 'sdr') {
+    return { ...base, kind, path: master, bitDepth: 8, primaries: 'bt709', transfer: 'bt709', matrix: 'bt709', whiteCode: 235 };
+  }
+  const transfer = kind === 'hdr10' ? 'smpte2084' : 'arib-std-b67';
+  const hdr = kind === 'hdr10' ? { masteringDisplay: P3_D65_1000, contentLight: HDR10_CONTENT_LIGHT } : undefined;
+  const { gop, frames } = HDR_GEOMETRY;
+  const path = await cached(`hdr-${kind}-hevc-main10-${HDR_GEOMETRY.width}x${HDR_GEOMETRY.height}-${RECIPE}.mp4`, async (tmp) => {
+    await synthesize({
+      output: tmp,
+      format: 'mp4',
+      video: {
+        graph:
+          `movie=filename=${filterValue(master)},` +
+          `zscale=pin=bt709:tin=bt709:min=bt709:rin=tv:p=bt2020:t=${transfer}:m=bt2020nc:r=tv:npl=${SDR_WHITE_NITS}`,
+        frames,
+        encoder: 'libx265',
+        pixelFormat: 'yuv420p10le',
+        codecTag: 'hvc1',
+        color: { primaries: 'bt2020', transfer, matrix: 'bt2020nc', range: 'tv' },
+        hdr,
+        options: {
+          preset: 'fast', crf: 12,
+          'x265-params': `keyint=${gop}:min-keyint=${gop}:scenecut=0:open-gop=0:bframes=0:log-level=error`,
+        },
+      },
+    });
+  });
+  const signal = kind === 'hdr10' ? pqSignal(SDR_WHITE_NITS) : hlgSignal(SDR_WHITE_NITS);
+  return {
+    ...base, kind, path, bitDepth: 10, primaries: 'bt2020', transfer, matrix: 'bt2020nc',
+    whiteCode: limitedCode(signal, 10),
+    ...(hdr ?? {}),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Extraction and probing: node-av in this process, the answers ffprobe/ffmpeg used to give
 
 function fail(ret: number, what: string): never {
@@ -1058,6 +1230,78 @@ export async function probe(file: string): Promise<{ streams: ProbedStream[]; fo
  */
 export async function probeRotation(file: string): Promise<number> {
   return withInput(file, (fmt) => clockwise(firstVideo(fmt, file)));
+}
+
+/** What a decoder says about a frame: format, colour tags and HDR side data (parsed). */
+export interface DecodedFrameInfo {
+  width: number;
+  height: number;
+  pix_fmt: string;
+  color_range?: string;
+  color_space?: string;
+  color_transfer?: string;
+  color_primaries?: string;
+  /** From the frame's mastering-display side data (SEI), as numbers: chromaticity x/y and cd/m². */
+  masteringDisplay?: MasteringDisplay;
+  /** From the frame's content-light-level side data (SEI). */
+  contentLight?: ContentLightLevel;
+}
+
+/** Decodes frame `index` (default 0) of the first video stream and describes it. */
+export async function probeDecodedFrame(file: string, index = 0): Promise<DecodedFrameInfo> {
+  let info: DecodedFrameInfo | undefined;
+  decodeVideo(file, (frame, i) => {
+    if (i < index) return true;
+    info = {
+      width: frame.width,
+      height: frame.height,
+      pix_fmt: avGetPixFmtName(frame.format as AVPixelFormat) ?? String(frame.format),
+      color_range: RANGES[frame.colorRange],
+      color_space: MATRICES[frame.colorSpace],
+      color_transfer: TRANSFERS[frame.colorTrc],
+      color_primaries: PRIMARIES[frame.colorPrimaries],
+    };
+    const md = frame.getSideData(AV_FRAME_DATA_MASTERING_DISPLAY_METADATA);
+    if (md && md.length >= 88 && md.readInt32LE(80) && md.readInt32LE(84)) {
+      const q = (k: number) => md.readInt32LE(k * 8) / md.readInt32LE(k * 8 + 4);
+      info.masteringDisplay = {
+        red: [q(0), q(1)], green: [q(2), q(3)], blue: [q(4), q(5)], whitePoint: [q(6), q(7)],
+        minLuminance: q(8), maxLuminance: q(9),
+      };
+    }
+    const cll = frame.getSideData(AV_FRAME_DATA_CONTENT_LIGHT_LEVEL);
+    if (cll && cll.length >= 8) info.contentLight = { maxCll: cll.readUInt32LE(0), maxFall: cll.readUInt32LE(4) };
+    return false;
+  });
+  if (!info) throw new Error(`${file}: no frame ${index}`);
+  return info;
+}
+
+/**
+ * Mean luma code values (native bit depth: 0..255 or 0..1023) over each of `boxes` in decoded frame
+ * `index`: the stored Y samples, no conversion.
+ */
+export async function meanLumas(file: string, index: number, boxes: Box[]): Promise<number[]> {
+  let means: number[] | undefined;
+  decodeVideo(file, (frame, i) => {
+    if (i < index) return true;
+    const plane = frame.data?.[0];
+    const stride = frame.linesize[0];
+    if (!plane || !stride) throw new Error(`${file}: frame ${index} has no luma plane`);
+    const name = avGetPixFmtName(frame.format as AVPixelFormat) ?? '';
+    const wide = /p(9|10|12|14|16)le$/.test(name);
+    if (!wide && !/^(yuvj?4[24][024]p|nv12|gray)$/.test(name)) throw new Error(`${file}: luma of ${name} not supported`);
+    means = boxes.map((box) => {
+      let sum = 0;
+      for (let y = box.y; y < box.y + box.height; y++) {
+        for (let x = box.x; x < box.x + box.width; x++) sum += wide ? plane.readUInt16LE(y * stride + 2 * x) : plane[y * stride + x]!;
+      }
+      return sum / (box.width * box.height);
+    });
+    return false;
+  });
+  if (!means) throw new Error(`${file}: no frame ${index}`);
+  return means;
 }
 
 // ---------------------------------------------------------------------------------------------
