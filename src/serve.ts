@@ -41,7 +41,7 @@ export async function serveCommand(args: string[]): Promise<void> {
     log.info(`using ${tool}`, { path: b.path, source: b.source, version: b.version.join('.') });
     if (b.version[0] < 5) log.warn(`${tool} ${b.version.join('.')} is older than 5.0: consider STILLFRAME_${tool.toUpperCase()} or apt-get install ffmpeg`);
   }
-  if (config.demoMedia && config.storage.kind === 'file') await ensureDemoMedia(deps.store, runner, config.storage.root, log);
+  if (config.demoMedia && config.storage.kind === 'file') await ensureDemoMedia(deps.store, config.storage.root, log);
 
   // Open access is only safe on loopback: say so, and shout when it is not loopback.
   const loopback = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/i.test(config.host);
