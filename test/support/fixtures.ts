@@ -333,9 +333,6 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-/** Generation times of the fixtures this process made, by file name (for reports; cached files are absent). */
-export const generationMs = new Map<string, number>();
-
 /**
  * Generates `name` in FIXTURE_DIR once: `make(tmpPath)` writes a temp file that is renamed into
  * place. Returns the absolute path. Safe across concurrent workers and processes.
@@ -350,14 +347,12 @@ async function cached(name: string, make: (tmp: string) => Promise<void>): Promi
       // Keep the real extension last: some tools infer the format from it.
       const dot = name.lastIndexOf('.');
       const tmp = join(FIXTURE_DIR, `${name.slice(0, dot)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}${name.slice(dot)}`);
-      const started = performance.now();
       try {
         await make(tmp);
         await rename(tmp, path);
       } finally {
         await rm(tmp, { force: true });
       }
-      generationMs.set(name, Math.round(performance.now() - started));
       return path;
     })();
     inflight.set(path, p);
@@ -1176,11 +1171,16 @@ function describeStream(stream: Stream): ProbedStream {
       const g = gcd(w, h);
       out.display_aspect_ratio = `${w / g}:${h / g}`;
     }
-    out.pix_fmt = avGetPixFmtName(par.format as AVPixelFormat) ?? undefined;
-    out.color_range = RANGES[par.colorRange];
-    out.color_space = MATRICES[par.colorSpace];
-    out.color_transfer = TRANSFERS[par.colorTrc];
-    out.color_primaries = PRIMARIES[par.colorPrimaries];
+    const pixFmt = avGetPixFmtName(par.format as AVPixelFormat);
+    if (pixFmt) out.pix_fmt = pixFmt;
+    // Like ffprobe, only what the file specifies ('unknown' left out).
+    const colour = {
+      color_range: RANGES[par.colorRange],
+      color_space: MATRICES[par.colorSpace],
+      color_transfer: TRANSFERS[par.colorTrc],
+      color_primaries: PRIMARIES[par.colorPrimaries],
+    };
+    Object.assign(out, stripUndefined(colour));
   }
   if (type === 'audio') {
     out.sample_rate = par.sampleRate;
