@@ -7,6 +7,9 @@
 //  - a job past its deadline has its worker killed and replaced (504);
 //  - a worker whose resident memory passes the ceiling mid-job is killed (the media asked for more
 //    than allowed: 400); one that ends a job above 3/4 of it is replaced between jobs;
+//  - a job nobody waits for any more (the client hung up) stops reading at once; if it is still running
+//    a moment later (a long decode of a local file, which FFmpeg cannot be told to stop), its worker is
+//    killed and replaced — cheaper than finishing work nobody wants;
 //  - jobs of a source go to the worker that has it open, when that worker is free.
 // Workers get a bare environment (no secrets) and read remote bytes only through the server
 // (src/media/reads.ts).
@@ -79,6 +82,8 @@ interface Running {
 
 const require = createRequire(import.meta.url);
 const PAGE = 4096;
+// How long a job nobody waits for may go on before its worker is killed: most captures end sooner.
+const ABANDON_GRACE_MS = 250;
 
 /** The worker's entry: compiled JS next to this file, or the TypeScript source run through tsx. */
 function workerEntry(): { path: string; execArgv: string[] } {
@@ -100,7 +105,7 @@ function residentBytes(pid: number): number | undefined {
 export function createWorkerPool(options: PoolOptions): WorkerPool {
   const { log, metrics } = options;
   const entry = workerEntry();
-  const restarts = metrics.counter('stillframe_worker_restarts_total', 'Capture workers replaced, by reason (crash, timeout, memory, recycle)');
+  const restarts = metrics.counter('stillframe_worker_restarts_total', 'Capture workers replaced, by reason (crash, timeout, memory, abandoned, recycle)');
   const jobs = metrics.counter('stillframe_worker_jobs_total', 'Capture worker jobs by kind and outcome');
   const jobSeconds = metrics.histogram('stillframe_worker_job_seconds', 'Capture worker job time by kind', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120]);
   let nextId = 1;
@@ -228,7 +233,7 @@ export function createWorkerPool(options: PoolOptions): WorkerPool {
     }
 
     /** Kills this worker now (deadline, memory): the job is answered by `verdict`, a new worker starts. */
-    kill(reason: 'timeout' | 'memory', verdict: Error): void {
+    kill(reason: 'timeout' | 'memory' | 'abandoned', verdict: Error): void {
       if (this.running) this.running.verdict ??= verdict;
       restarts.inc({ reason });
       this.child.kill('SIGKILL');
@@ -274,12 +279,15 @@ export function createWorkerPool(options: PoolOptions): WorkerPool {
       });
     }
 
-    /** Asks the worker to stop early; its reads fail from now on. */
+    /** Asks the worker to stop early (its reads fail from now on); kills it if it has not after a moment. */
     abandon(): void {
       const running = this.running;
       if (!running) return;
       running.reads.aborted = true;
       this.send({ type: 'cancel', id: running.id });
+      setTimeout(() => {
+        if (this.running === running) this.kill('abandoned', new AbortedError());
+      }, ABANDON_GRACE_MS).unref();
     }
   }
 

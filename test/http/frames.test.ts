@@ -1,11 +1,8 @@
 // Which frame comes back: every fixture frame carries its own index, so each assertion names the frame.
-import { existsSync } from 'node:fs';
-import { rename } from 'node:fs/promises';
-import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  audioFixture, COVER_INDEX, fixture, FIXTURE_DIR, runFfmpeg, frameCount, frameMidMs, frameTimeMs, isUpright, keyframeAtOrBefore, readFrameIndex,
+  anamorphicFixture, audioFixture, COVER_INDEX, fixture, frameCount, frameMidMs, frameTimeMs, isUpright, keyframeAtOrBefore, readFrameIndex, vfrFixture,
   type FixtureSpec,
 } from '../support/fixtures.js';
 import { snapshotUrl, startServer, type TestServer } from '../support/server.js';
@@ -32,33 +29,6 @@ const CASES: Case[] = [
   // 30 fps in FLV's millisecond clock: timestamps are rounded, the grid is not uniform.
   { name: 'flv-h264-30fps', spec: { container: 'flv', codec: 'h264', fps: 30 } },
 ];
-
-/** Frames 0–49 last 40 ms, frames 50–99 last 80 ms: a variable frame rate that defeats any fixed grid. */
-async function vfrFixture(): Promise<string> {
-  const source = await fixture({ container: 'mp4', codec: 'h264' });
-  const out = join(FIXTURE_DIR, 'vfr-40-80ms.mp4');
-  if (!existsSync(out)) {
-    const tmp = `${out}.${process.pid}.tmp.mp4`;
-    await runFfmpeg([
-      '-i', source, '-vf', "setpts='if(lt(N,50),N*0.04,2+(N-50)*0.08)/TB'", '-vsync', 'vfr',
-      '-c:v', 'libx264', '-crf', '18', '-g', '25', '-keyint_min', '25', '-sc_threshold', '0', '-bf', '0', '-an', tmp,
-    ]);
-    await rename(tmp, out);
-  }
-  return out;
-}
-
-/** 160x240 stored pixels with a 2:1 pixel aspect ratio: shown 320x240. */
-async function anamorphicFixture(): Promise<string> {
-  const source = await fixture({ container: 'mp4', codec: 'h264' });
-  const out = join(FIXTURE_DIR, 'anamorphic-sar2.mkv');
-  if (!existsSync(out)) {
-    const tmp = `${out}.${process.pid}.tmp.mkv`;
-    await runFfmpeg(['-i', source, '-vf', 'scale=160:240,setsar=2', '-c:v', 'libx264', '-crf', '12', '-g', '25', '-an', tmp]);
-    await rename(tmp, out);
-  }
-  return out;
-}
 
 let server: TestServer;
 const paths = new Map<string, string>();

@@ -2,7 +2,7 @@
 // and nginx with the shipped configuration; stillframe's request counter.
 import { join, resolve } from 'node:path';
 import { freePort, findBinary, startProcess, tempDir, type Proc } from '../support/processes.js';
-import { waitFor } from '../support/slow-ffmpeg.js';
+import { waitFor } from '../support/wait.js';
 
 export async function startRedis(): Promise<{ url: string; proc: Proc }> {
   const bin = findBinary('redis-server', '/usr/bin/redis-server');

@@ -4,27 +4,19 @@
 // no capture left running; a webhook never goes anywhere not configured.
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FIXTURE_DIR, fixture, runFfmpeg } from '../support/fixtures.js';
+import { fixture, hugeFrameFixture, lateStartFixture } from '../support/fixtures.js';
 import { startTaskServer, type TaskServer } from '../tasks/helpers.js';
 
 let server: TaskServer;
 let receiver: Server;
 let received = 0;
 
-async function make(name: string, args: string[]): Promise<string> {
-  const out = join(FIXTURE_DIR, name);
-  const { existsSync } = await import('node:fs');
-  if (!existsSync(out)) await runFfmpeg([...args, out]);
-  return out;
-}
-
 beforeAll(async () => {
   // One black 8192×4320 frame at the lowest quality: ~100 KB, generated in well under a second.
-  const huge = await make('hostile-8192x4320.mp4', ['-f', 'lavfi', '-i', 'color=c=black:s=8192x4320:d=0.04:r=25', '-frames:v', '1', '-c:v', 'libx264', '-preset', 'ultrafast', '-crf', '51', '-pix_fmt', 'yuv420p']);
+  const huge = await hugeFrameFixture();
   // One second of video whose timestamps start at 50000 s: the container says it lasts 13.9 hours.
-  const long = await make('hostile-long.mkv', ['-f', 'lavfi', '-i', 'testsrc=s=64x64:d=1:r=5', '-c:v', 'libx264', '-output_ts_offset', '50000']);
+  const long = await lateStartFixture();
   const video = await fixture({ container: 'mp4', codec: 'h264', seconds: 2 });
   receiver = createServer((req, res) => {
     received++;

@@ -1,5 +1,6 @@
 // Self-test of the fixture kit: every fixture must carry readable frame codes, exact keyframes,
 // and the metadata it claims. Generation is cached in test/.fixtures/, so reruns are fast.
+import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import {
@@ -7,28 +8,32 @@ import {
   audioFixture,
   codeImage,
   extractFrames,
-  ffmpegVersion,
+  ffmpegLibraryVersion,
   fixture,
   frameAt,
   frameCount,
   frameMidMs,
+  hdrFixture,
   isUpright,
   keyframeAtOrAfter,
   keyframeAtOrBefore,
   keyframeIndices,
+  meanLumas,
   probe,
+  probeDecodedFrame,
   probeFrames,
   probePackets,
   probeRotation,
   readFrameCode,
   readFrameIndex,
   sceneCutFixture,
+  type Box,
   type FixtureSpec,
 } from './fixtures.js';
 
 const SLOW = { timeout: 60_000 };
 
-// Every ffprobe run of Debian's dynamically linked build costs ~0.1 s of start-up: probe once.
+// Decoding a whole fixture is the slow part of a probe: do it once per file.
 const framesCache = new Map<string, ReturnType<typeof probeFrames>>();
 function framesOf(path: string): ReturnType<typeof probeFrames> {
   let p = framesCache.get(path);
@@ -123,7 +128,16 @@ const matrix: Case[] = [
   { name: 'flv/h264', spec: { container: 'flv', codec: 'h264' } },
   { name: 'flv/flv1', spec: { container: 'flv', codec: 'flv1' } },
   { name: 'mp4/h264 30 fps, gop 10, 240x320 + aac', spec: { container: 'mp4', codec: 'h264', fps: 30, seconds: 2, gop: 10, width: 240, height: 320, audio: true } },
+  { name: 'mp4/av1', spec: { container: 'mp4', codec: 'av1' } },
+  { name: 'webm/av1 + opus, gop 50', spec: { container: 'webm', codec: 'av1', gop: 50, audio: true } },
+  { name: 'mkv/av1 10-bit', spec: { container: 'mkv', codec: 'av1', bitDepth: 10 } },
+  { name: 'mp4/hevc 10-bit (Main 10) B-frames', spec: { container: 'mp4', codec: 'hevc', bitDepth: 10, bframes: 2 } },
+  { name: 'mkv/h264 10-bit (High 10)', spec: { container: 'mkv', codec: 'h264', bitDepth: 10 } },
+  { name: 'webm/vp9 10-bit (profile 2)', spec: { container: 'webm', codec: 'vp9', bitDepth: 10 } },
 ];
+
+/** Profiles of the 10-bit fixtures (AV1's is "Main" for 8 and 10 bits alike: the pixel format tells). */
+const PROFILES: Record<string, string> = { h264: 'High 10', hevc: 'Main 10', vp9: 'Profile 2' };
 
 describe.each(matrix)('fixture $name', SLOW, ({ spec }) => {
   const n = frameCount(spec);
@@ -163,6 +177,9 @@ describe.each(matrix)('fixture $name', SLOW, ({ spec }) => {
     const { streams } = await probe(path);
     const v = streams.find((s) => s.codec_type === 'video')!;
     expect([v.width, v.height]).toEqual([spec.width ?? 320, spec.height ?? 240]);
+    expect(v.codec_name).toBe(spec.codec);
+    expect(v.pix_fmt).toBe(spec.bitDepth === 10 ? 'yuv420p10le' : 'yuv420p');
+    if (spec.bitDepth === 10 && PROFILES[spec.codec]) expect(v.profile).toBe(PROFILES[spec.codec]);
     if (v.sample_aspect_ratio !== undefined) expect(['1:1', '0:1']).toContain(v.sample_aspect_ratio);
     expect(streams.some((s) => s.codec_type === 'audio')).toBe(spec.audio ?? false);
     expect(await probeRotation(path)).toBe(0);
@@ -251,7 +268,83 @@ describe('scene-cut fixture', SLOW, () => {
   });
 });
 
-it('reports the ffmpeg version it ran with', () => {
-  const [major] = ffmpegVersion();
-  expect(major).toBeGreaterThanOrEqual(4);
+describe('the kit itself', () => {
+  it('runs FFmpeg 8 in this process through node-av, and never a binary', async () => {
+    expect(ffmpegLibraryVersion()[0]).toBeGreaterThanOrEqual(8);
+    for (const file of ['./fixtures.ts', '../../src/media/synthesize.ts']) {
+      const source = await readFile(new URL(file, import.meta.url), 'utf8');
+      expect(source, file).not.toMatch(/child_process|execFile|spawn\(|ffmpegPath|binaries\.js/);
+    }
+  });
+});
+
+describe('HDR fixtures made from one SDR master', SLOW, () => {
+  /** Boxes in the middle of the 16 code stripes (40 px wide, rows 0-31 of the code band). */
+  const stripes = (code: Box): Box[] =>
+    Array.from({ length: 16 }, (_, bit) => ({ x: code.x + (bit * code.width) / 16 + 10, y: code.y + 8, width: 20, height: 16 }));
+
+  /** The frame code read from stored luma: a stripe is set when it is nearer the white code than black. */
+  async function lumaFrameIndex(path: string, index: number, code: Box, white: number, black: number): Promise<number> {
+    const means = await meanLumas(path, index, stripes(code));
+    let value = 0;
+    means.forEach((m, bit) => {
+      expect(Math.min(Math.abs(m - white), Math.abs(m - black)), `stripe ${bit}: ${m}`).toBeLessThan((white - black) / 6);
+      if (Math.abs(m - white) < Math.abs(m - black)) value |= 1 << bit;
+    });
+    return value;
+  }
+
+  it('the SDR master: BT.709 8-bit H.264, white 235, frame code readable', async () => {
+    const f = await hdrFixture('sdr');
+    expect(f.path).toBe(f.master);
+    const v = (await probe(f.path)).streams[0]!;
+    expect(v).toMatchObject({ codec_name: 'h264', pix_fmt: 'yuv420p', width: 640, height: 360 });
+    expect([v.color_primaries, v.color_transfer, v.color_space, v.color_range]).toEqual(['bt709', 'bt709', 'bt709', 'tv']);
+    const [white] = await meanLumas(f.path, 37, [f.white]);
+    expect(Math.abs(white! - 235)).toBeLessThanOrEqual(1.5);
+    const [img] = await extractFrames(f.path, [37], { format: 'png' });
+    const band = await sharp(img!).extract({ left: f.code.x, top: f.code.y, width: f.code.width, height: f.code.height }).png().toBuffer();
+    expect(await readFrameIndex(band)).toBe(37);
+    expect(await keyframeIndices(f.path)).toEqual([0, 25, 50, 75]);
+  });
+
+  it.each(['hdr10', 'hlg'] as const)('%s: HEVC Main 10, BT.2020, SDR white at 203 cd/m², frame for frame the master', async (kind) => {
+    const f = await hdrFixture(kind);
+    const { streams } = await probe(f.path);
+    const v = streams[0]!;
+    expect(streams).toHaveLength(1);
+    expect(v).toMatchObject({ codec_name: 'hevc', profile: 'Main 10', pix_fmt: 'yuv420p10le', width: 640, height: 360 });
+    const transfer = kind === 'hdr10' ? 'smpte2084' : 'arib-std-b67';
+    expect([v.color_primaries, v.color_transfer, v.color_space, v.color_range]).toEqual(['bt2020', transfer, 'bt2020nc', 'tv']);
+    // The decoder sees the same tags in the bitstream (VUI).
+    const decoded = await probeDecodedFrame(f.path);
+    expect([decoded.color_primaries, decoded.color_transfer, decoded.color_space, decoded.color_range]).toEqual(['bt2020', transfer, 'bt2020nc', 'tv']);
+
+    if (kind === 'hdr10') {
+      // Container side data (mdcv/clli boxes) and SEI in the bitstream.
+      const md = v.side_data_list?.find((d) => d.side_data_type === 'Mastering display metadata');
+      expect(md).toMatchObject({
+        red_x: '34000/50000', red_y: '16000/50000', green_x: '13250/50000', green_y: '34500/50000',
+        blue_x: '7500/50000', blue_y: '3000/50000', white_point_x: '15635/50000', white_point_y: '16450/50000',
+        min_luminance: '1/10000', max_luminance: '10000000/10000',
+      });
+      expect(v.side_data_list?.find((d) => d.side_data_type === 'Content light level metadata')).toMatchObject({ max_content: 203, max_average: f.contentLight!.maxFall });
+      expect(decoded.masteringDisplay?.maxLuminance).toBe(1000);
+      expect(decoded.masteringDisplay?.minLuminance).toBeCloseTo(0.0001, 6);
+      expect(decoded.masteringDisplay?.red[0]).toBeCloseTo(0.68, 4);
+      expect(decoded.contentLight).toEqual({ maxCll: 203, maxFall: f.contentLight!.maxFall });
+    } else {
+      expect(v.side_data_list ?? []).toEqual([]);
+      expect(decoded.masteringDisplay).toBeUndefined();
+    }
+
+    // BT.2408: SDR reference white at 203 cd/m² is PQ 58% (10-bit code ≈ 572) and HLG 75% (code 721).
+    expect(f.whiteCode).toBeCloseTo(kind === 'hdr10' ? 572.7 : 720.9, 1);
+    const [white] = await meanLumas(f.path, 37, [f.white]);
+    console.log(`${kind}: white patch luma ${white!.toFixed(1)} (expected ${f.whiteCode.toFixed(1)})`);
+    expect(Math.abs(white! - f.whiteCode)).toBeLessThanOrEqual(2);
+
+    expect(await keyframeIndices(f.path)).toEqual([0, 25, 50, 75]);
+    for (const index of [0, 37, 99]) expect(await lumaFrameIndex(f.path, index, f.code, f.whiteCode, 64)).toBe(index);
+  });
 });

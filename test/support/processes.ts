@@ -7,7 +7,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { waitFor } from './slow-ffmpeg.js';
+import { waitFor } from './wait.js';
 
 export const BIN = resolve(import.meta.dirname, '../../bin/stillframe.js');
 
