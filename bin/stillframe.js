@@ -1,6 +1,11 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources through tsx's loader, so the CLI and `npm start` run the same code.
-import { register } from 'tsx/esm/api';
+// The `stillframe` command: runs the compiled server in dist/ (built by `npm run build`; the npm package
+// and the Docker image ship it built). No TypeScript loader at run time.
+import { existsSync } from 'node:fs';
 
-register();
-await import('../src/main.ts');
+const main = new URL('../dist/main.js', import.meta.url);
+if (!existsSync(main)) {
+  process.stderr.write('stillframe: dist/ is missing: run `npm run build` first (`npm start` builds, then serves)\n');
+  process.exit(1);
+}
+await import(main.href);

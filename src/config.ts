@@ -352,26 +352,7 @@ export function retiredSettings(env: Env): string[] {
     .map(([name, instead]) => `${name} is no longer used: ${instead}`);
 }
 
-/** `--port 9000` / `--port=9000` → { port: '9000' }. */
-export function parseFlags(argv: readonly string[]): Record<string, string> {
-  const flags: Record<string, string> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    if (!arg.startsWith('--')) throw new ConfigError(`Unexpected argument "${arg}" (see --help)`);
-    const eq = arg.indexOf('=');
-    if (eq > 0) flags[arg.slice(2, eq)] = arg.slice(eq + 1);
-    else {
-      const value = argv[i + 1];
-      if (value === undefined || value.startsWith('--')) throw new ConfigError(`${arg} needs a value`);
-      flags[arg.slice(2)] = value;
-      i++;
-    }
-  }
-  const known = new Set(Object.values(SETTINGS).map((s: Setting<unknown>) => s.flag).filter(Boolean));
-  for (const name of Object.keys(flags)) if (!known.has(name)) throw new ConfigError(`Unknown option --${name} (see --help)`);
-  return flags;
-}
-
+/** `flags` are keyed by the settings' `flag` (src/cli/serve.ts parses the command line into them). */
 export function loadConfig(env: Env = process.env, flags: Record<string, string> = {}): Config {
   const v = {} as Record<string, unknown>;
   for (const [name, setting] of Object.entries(SETTINGS) as [string, Setting<unknown>][]) {

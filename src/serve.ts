@@ -1,39 +1,13 @@
-// `stillframe serve`: config → deps → app → listen; SIGTERM/SIGINT drain in-flight requests before exit.
+// `stillframe serve` once its config is valid: deps → app → listen; SIGTERM/SIGINT drain in-flight requests before exit.
 import { serve } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.js';
-import { ConfigError, loadConfig, parseFlags, retiredSettings, SETTINGS, type Setting } from './config.js';
+import { retiredSettings, type Config } from './config.js';
 import { ensureDemoMedia } from './demo.js';
 import { createDeps } from './deps.js';
 
-const HELP = `stillframe — frames from stored video as images (OSS video/snapshot URLs)
-
-Usage: stillframe serve [--port N] [--host ADDR] [--storage file:///dir] [--domain example.com]
-
-Settings (environment variable, flag where there is one, default):
-${Object.values(SETTINGS as Record<string, Setting<unknown>>)
-  .map((s) => `  ${s.env.padEnd(32)}${(s.flag ? `--${s.flag}` : '').padEnd(11)}${s.help}\n${''.padEnd(43)}default: ${s.shown ?? String(s.default)}`)
-  .join('\n')}
-
-Example: stillframe --port 8080 --storage file://./data
-Then:    curl -o frame.jpg 'http://127.0.0.1:8080/demo/sample.mp4?x-oss-process=video/snapshot,t_2000,f_jpg,w_320'
-`;
-
-export async function serveCommand(args: string[]): Promise<void> {
-  if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write(HELP);
-    return;
-  }
-  let config;
-  try {
-    config = loadConfig(process.env, parseFlags(args));
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`stillframe: ${err.message}\n`);
-      process.exit(2);
-    }
-    throw err;
-  }
+/** Serves `config` until SIGTERM/SIGINT. Loaded by src/cli/serve.ts once the config is valid. */
+export async function runServer(config: Config): Promise<void> {
   const deps = await createDeps(config);
   const { log } = deps;
   for (const warning of retiredSettings(process.env)) log.warn(warning);

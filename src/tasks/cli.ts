@@ -1,60 +1,94 @@
 // `stillframe task …`: submit an IMM request file to a running server and (with --wait) follow it to the
 // end with a progress bar. Talks the RPC form (object parameters as JSON strings), signed when
 // STILLFRAME_ACCESS_KEY_ID / STILLFRAME_ACCESS_KEY_SECRET are set — the same wire format as pop-core.
+// Each sub-command parses its own options strictly; the RPC modules load only when a request is sent.
 import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { IMM_VERSION } from '../http/imm-routes.js';
-import { rpcSignature } from '../http/imm-auth.js';
+import type { ParseArgsOptionsConfig } from 'node:util';
+import { HELP_OPTION, parseCommand, UsageError } from '../cli/args.js';
 
-const HELP = `stillframe task — IMM frame-capture tasks on a running stillframe server
-
-Usage:
-  stillframe task submit <request.json> [--wait] [--project NAME] [--endpoint URL]
-  stillframe task get <TaskId> --project NAME [--endpoint URL]
-  stillframe task list --project NAME [--status Running|Succeeded|Failed] [--endpoint URL]
-  stillframe task create-project NAME [--endpoint URL]
-
-<request.json> is a CreateMediaConvertTask body as in IMM's docs:
-  {"ProjectName": "test-project", "Sources": [{"URI": "oss://bucket/in.mp4"}],
-   "Targets": [{"Image": {"Snapshots": [{"Format": "jpg", "Interval": 10,
-                                        "URI": "oss://bucket/out/{index}.{autoext}"}]}}]}
-
---wait polls GetTask until the task ends, drawing a progress bar on stderr, then prints the final
-GetTask answer on stdout; the exit status is 0 when the task Succeeded, 1 when it Failed.
-
-Environment:
+const ENVIRONMENT = `Environment:
   STILLFRAME_ENDPOINT               server URL (default http://127.0.0.1:$PORT, PORT default 8080)
   STILLFRAME_ACCESS_KEY_ID/_SECRET  sign requests (servers with STILLFRAME_ACCESS_KEYS set)
 `;
 
-class UsageError extends Error {}
+const ENDPOINT = '  --endpoint URL  the server (default: STILLFRAME_ENDPOINT, else http://127.0.0.1:$PORT)\n';
 
-interface Options {
-  positional: string[];
-  flags: Record<string, string | true>;
+interface SubCommand {
+  usage: string;
+  /** Positional arguments, all required. */
+  operands: string[];
+  /** Options that must be given. */
+  required?: string[];
+  options: ParseArgsOptionsConfig;
+  help: string;
 }
 
-function parseArgs(args: string[]): Options {
-  const positional: string[] = [];
-  const flags: Record<string, string | true> = {};
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (!arg.startsWith('--')) {
-      positional.push(arg);
-      continue;
-    }
-    const eq = arg.indexOf('=');
-    const name = eq > 0 ? arg.slice(2, eq) : arg.slice(2);
-    if (eq > 0) flags[name] = arg.slice(eq + 1);
-    else if (['wait', 'help'].includes(name)) flags[name] = true;
-    else {
-      const value = args[++i];
-      if (value === undefined) throw new UsageError(`--${name} needs a value`);
-      flags[name] = value;
-    }
-  }
-  return { positional, flags };
-}
+const SUB_COMMANDS: Record<string, SubCommand> = {
+  submit: {
+    usage: 'submit <request.json> [--wait] [--project NAME] [--endpoint URL]',
+    operands: ['<request.json>'],
+    options: { wait: { type: 'boolean' }, project: { type: 'string' }, endpoint: { type: 'string' } },
+    help: `Sends <request.json>, a CreateMediaConvertTask body as in IMM's docs, and prints the answer (TaskId):
+  {"ProjectName": "test-project", "Sources": [{"URI": "oss://bucket/in.mp4"}],
+   "Targets": [{"Image": {"Snapshots": [{"Format": "jpg", "Interval": 10,
+                                        "URI": "oss://bucket/out/{index}.{autoext}"}]}}]}
+
+Options:
+  --wait          poll GetTask until the task ends, drawing a progress bar on stderr, then print the
+                  final GetTask answer; exit 0 when the task Succeeded, 1 when it Failed
+  --project NAME  overrides the file's ProjectName
+${ENDPOINT}`,
+  },
+  get: {
+    usage: 'get <TaskId> --project NAME [--endpoint URL]',
+    operands: ['<TaskId>'],
+    required: ['project'],
+    options: { project: { type: 'string' }, endpoint: { type: 'string' } },
+    help: `Prints GetTask's answer: status, progress, outputs.
+
+Options:
+  --project NAME  the task's project (required)
+${ENDPOINT}`,
+  },
+  list: {
+    usage: 'list --project NAME [--status Running|Succeeded|Failed] [--endpoint URL]',
+    operands: [],
+    required: ['project'],
+    options: { project: { type: 'string' }, status: { type: 'string' }, endpoint: { type: 'string' } },
+    help: `Prints ListTasks' answer for a project.
+
+Options:
+  --project NAME  the project (required)
+  --status S      only tasks in status S: Running, Succeeded or Failed
+${ENDPOINT}`,
+  },
+  'create-project': {
+    usage: 'create-project <NAME> [--endpoint URL]',
+    operands: ['<NAME>'],
+    options: { endpoint: { type: 'string' } },
+    help: `Creates a project (CreateProject); tasks are submitted to a project.
+
+Options:
+${ENDPOINT}`,
+  },
+};
+
+const HELP = `stillframe task — IMM frame-capture tasks on a running stillframe server
+
+Usage:
+${Object.values(SUB_COMMANDS)
+  .map((s) => `  stillframe task ${s.usage}\n`)
+  .join('')}
+Run "stillframe task <sub-command> --help" for one's options.
+
+${ENVIRONMENT}`;
+
+const subCommandHelp = (name: string, s: SubCommand) => `Usage: stillframe task ${s.usage}
+
+${s.help}  -h, --help      this help
+
+${ENVIRONMENT}`;
 
 export interface RpcClient {
   call(action: string, params: Record<string, unknown>): Promise<Record<string, unknown>>;
@@ -74,6 +108,7 @@ export function createRpcClient(endpoint: string, keys?: { id: string; secret: s
   const url = `${endpoint.replace(/\/+$/, '')}/`;
   return {
     async call(action, params) {
+      const [{ IMM_VERSION }, { rpcSignature }] = await Promise.all([import('../http/imm-routes.js'), import('../http/imm-auth.js')]);
       const form: Record<string, string> = { Action: action, Version: IMM_VERSION, Format: 'JSON' };
       for (const [k, v] of Object.entries(params)) {
         if (v === undefined) continue;
@@ -141,9 +176,10 @@ export async function waitForTask(
   }
 }
 
-function endpointOf(flags: Options['flags']): string {
-  const flag = flags.endpoint;
-  if (typeof flag === 'string') return flag;
+type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+function endpointOf(values: Values): string {
+  if (typeof values.endpoint === 'string') return values.endpoint;
   return process.env.STILLFRAME_ENDPOINT || `http://127.0.0.1:${process.env.PORT || 8080}`;
 }
 
@@ -155,40 +191,42 @@ function keysFromEnv(): { id: string; secret: string } | undefined {
 
 const print = (value: unknown) => process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 
-function requireProject(flags: Options['flags']): string {
-  if (typeof flags.project !== 'string') throw new UsageError('--project NAME is required');
-  return flags.project;
-}
-
 export async function taskCommand(args: string[]): Promise<void> {
-  let options: Options;
-  try {
-    options = parseArgs(args);
-  } catch (err) {
-    process.stderr.write(`stillframe task: ${(err as Error).message}\n`);
-    process.exitCode = 2;
-    return;
-  }
-  const [sub, ...rest] = options.positional;
-  if (!sub || options.flags.help || sub === 'help') {
+  const [sub, ...rest] = args;
+  if (sub === undefined || sub === 'help' || sub.startsWith('-')) {
+    // Only -h/--help may come before the sub-command.
+    if (sub?.startsWith('-')) parseCommand('stillframe task', args, { help: HELP_OPTION });
     process.stdout.write(HELP);
     return;
   }
-  const client = createRpcClient(endpointOf(options.flags), keysFromEnv());
+  const spec = Object.hasOwn(SUB_COMMANDS, sub) ? SUB_COMMANDS[sub]! : undefined;
+  if (!spec) throw new UsageError('stillframe task', `unknown sub-command "${sub}"`);
+  const command = `stillframe task ${sub}`;
+  const parsed = parseCommand(command, rest, { ...spec.options, help: HELP_OPTION }, true);
+  const values = parsed.values as Values;
+  const { positionals } = parsed;
+  if (values.help) {
+    process.stdout.write(subCommandHelp(sub, spec));
+    return;
+  }
+  if (positionals.length < spec.operands.length) throw new UsageError(command, `missing ${spec.operands[positionals.length]}`);
+  if (positionals.length > spec.operands.length) throw new UsageError(command, `unexpected argument "${positionals[spec.operands.length]}"`);
+  for (const name of spec.required ?? []) if (typeof values[name] !== 'string') throw new UsageError(command, `--${name} is required`);
+
+  const client = createRpcClient(endpointOf(values), keysFromEnv());
+  const [operand] = positionals;
   try {
     switch (sub) {
       case 'submit': {
-        const file = rest[0];
-        if (!file) throw new UsageError('submit needs a request file: stillframe task submit req.json');
         let request: Record<string, unknown>;
         try {
-          request = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+          request = JSON.parse(await readFile(operand!, 'utf8')) as Record<string, unknown>;
         } catch (err) {
-          throw new UsageError(`cannot read ${file}: ${(err as Error).message}`);
+          throw new UsageError(command, `cannot read ${operand}: ${(err as Error).message}`);
         }
-        if (typeof options.flags.project === 'string') request.ProjectName = options.flags.project;
+        if (typeof values.project === 'string') request.ProjectName = values.project;
         const created = await client.call('CreateMediaConvertTask', request);
-        if (!options.flags.wait) {
+        if (!values.wait) {
           print(created);
           return;
         }
@@ -198,36 +236,23 @@ export async function taskCommand(args: string[]): Promise<void> {
         process.exitCode = task.Status === 'Succeeded' ? 0 : 1;
         return;
       }
-      case 'get': {
-        const taskId = rest[0];
-        if (!taskId) throw new UsageError('get needs a TaskId');
-        print(await client.call('GetTask', { ProjectName: requireProject(options.flags), TaskId: taskId, TaskType: 'MediaConvert' }));
+      case 'get':
+        print(await client.call('GetTask', { ProjectName: values.project, TaskId: operand, TaskType: 'MediaConvert' }));
         return;
-      }
-      case 'list': {
-        const status = typeof options.flags.status === 'string' ? options.flags.status : undefined;
-        print(await client.call('ListTasks', { ProjectName: requireProject(options.flags), Status: status }));
+      case 'list':
+        print(await client.call('ListTasks', { ProjectName: values.project, Status: values.status }));
         return;
-      }
-      case 'create-project': {
-        const name = rest[0];
-        if (!name) throw new UsageError('create-project needs a project name');
-        print(await client.call('CreateProject', { ProjectName: name }));
+      case 'create-project':
+        print(await client.call('CreateProject', { ProjectName: operand }));
         return;
-      }
-      default:
-        throw new UsageError(`unknown sub-command "${sub}" (see stillframe task --help)`);
     }
   } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`stillframe task: ${err.message}\n`);
-      process.exitCode = 2;
-    } else if (err instanceof RpcError) {
+    if (err instanceof UsageError) throw err;
+    if (err instanceof RpcError) {
       process.stderr.write(`stillframe task: the server answered ${err.status} ${err.message}\n`);
-      process.exitCode = 1;
     } else {
       process.stderr.write(`stillframe task: ${(err as Error).message}\n`);
-      process.exitCode = 1;
     }
+    process.exitCode = 1;
   }
 }

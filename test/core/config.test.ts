@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseFlags, retiredSettings } from '../../src/config.js';
+import { UsageError } from '../../src/cli/args.js';
+import { parseServeArgs } from '../../src/cli/serve.js';
+import { ConfigError, loadConfig, retiredSettings } from '../../src/config.js';
 
 describe('config', () => {
   it('has working defaults', () => {
@@ -11,8 +13,8 @@ describe('config', () => {
   });
 
   it('flags win over the environment', () => {
-    expect(loadConfig({ PORT: '9000' }, parseFlags(['--port', '9100'])).port).toBe(9100);
-    expect(loadConfig({}, parseFlags(['--port=9200'])).port).toBe(9200);
+    expect(loadConfig({ PORT: '9000' }, parseServeArgs(['--port', '9100']).flags).port).toBe(9100);
+    expect(loadConfig({}, parseServeArgs(['--port=9200']).flags).port).toBe(9200);
   });
 
   it('parses byte sizes and storage URLs', () => {
@@ -41,6 +43,7 @@ describe('config', () => {
   });
 
   it('rejects unknown flags', () => {
-    expect(() => parseFlags(['--prot', '1'])).toThrow('Unknown option --prot');
+    expect(() => parseServeArgs(['--prot', '1'])).toThrow(UsageError);
+    expect(() => parseServeArgs(['--prot', '1'])).toThrow('stillframe serve: unknown option --prot (see stillframe serve --help)');
   });
 });

@@ -1,7 +1,8 @@
 // The deployment files, checked without a Docker engine (none on the CI machine): docker-compose.yml
-// parses and wires nginx → two stillframe nodes → Redis + an S3-compatible store; nginx/compose.conf
-// passes `nginx -t` (service names mapped to loopback); the Dockerfile is multi-stage, non-root,
-// health-checked, with a static ffmpeg.
+// parses and wires nginx → two stillframe nodes → Redis + an S3-compatible store, every image pinned;
+// nginx/compose.conf passes `nginx -t` (service names mapped to loopback); the Dockerfile builds dist/
+// in one stage and runs it from a runtime stage with production dependencies only, non-root,
+// health-checked, its storage and task journal on the writable /data volume.
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
@@ -13,6 +14,8 @@ import { nginxBinary } from './harness.js';
 import { stopAll, tempDir } from '../support/processes.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
+/** A released version: 1.27.5-alpine, 7.4.6-alpine, RELEASE.2025-09-07T16-13-09Z; not latest, 7-alpine or 1.27. */
+const PINNED = /^[\w.\/-]+:(\d+\.\d+\.\d+(-[\w.]+)?|RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ)$/;
 afterAll(stopAll);
 
 interface Service {
@@ -53,6 +56,14 @@ describe('docker-compose.yml', () => {
     }
   });
 
+  it('pins every image to a release: no latest, no bare major or minor tags', () => {
+    for (const [name, service] of Object.entries(services)) {
+      if (service.build) continue; // built here (stillframe:local)
+      expect(service.image, name).toMatch(PINNED);
+    }
+    expect(Object.values(services).filter((s) => !s.build)).toHaveLength(4);
+  });
+
   it('mounts nginx/compose.conf, whose upstreams are the two nodes', () => {
     const nginx = services.nginx!;
     expect(nginx.volumes).toContain('./nginx/compose.conf:/etc/nginx/nginx.conf:ro');
@@ -80,25 +91,69 @@ describe('Dockerfile', () => {
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l && !l.startsWith('#'));
-  const stages = lines.map((l, i) => [l, i] as const).filter(([l]) => /^FROM\s/i.test(l));
-  const final = lines.slice(stages.at(-1)![1]);
+  const args = Object.fromEntries(lines.map((l) => /^ARG\s+(\w+)=(\S+)/.exec(l)).filter((m) => m !== null).map((m) => [m[1]!, m[2]!]));
+  const stageStarts = lines.map((l, i) => [l, i] as const).filter(([l]) => /^FROM\s/i.test(l));
+  const stages = stageStarts.map(([from, i], n) => ({
+    image: from.split(/\s+/)[1]!.replace(/^\$\{(\w+)\}$/, (_, name: string) => args[name] ?? name),
+    name: /\sAS\s+(\S+)/i.exec(from)?.[1],
+    lines: lines.slice(i + 1, stageStarts[n + 1]?.[1] ?? lines.length),
+  }));
+  const final = stages.at(-1)!;
+  /** ENV KEY=value pairs of the runtime stage. */
+  const env = Object.fromEntries(final.lines.filter((l) => /^ENV\s/.test(l)).flatMap((l) => [...l.slice(3).matchAll(/(\w+)=(\S+)/g)].map((m) => [m[1]!, m[2]!])));
 
-  it('is multi-stage, with a static ffmpeg copied from its own stage', () => {
-    expect(stages.length).toBeGreaterThanOrEqual(2);
-    expect(lines.some((l) => /^FROM\s+mwader\/static-ffmpeg:\S+\s+AS\s+ffmpeg/i.test(l))).toBe(true);
-    expect(final.some((l) => /^COPY\s+--from=ffmpeg\s+\/ffmpeg\s+\/ffprobe\s/.test(l))).toBe(true);
-    expect(final.some((l) => l.includes('STILLFRAME_FFMPEG=/usr/local/bin/ffmpeg'))).toBe(true);
+  it('builds on pinned Node 24 images', () => {
+    for (const stage of stages) expect(stage.image).toMatch(/^node:24\.\d+\.\d+-[a-z]+-slim$/);
+  });
+
+  it('compiles TypeScript in a build stage that has the dev dependencies', () => {
+    const build = stages.find((s) => s.lines.some((l) => /^RUN\s+npm run build\b/.test(l)))!;
+    expect(build).toBeDefined();
+    const ci = build.lines.find((l) => /^RUN\s+npm ci\b/.test(l))!;
+    expect(ci).not.toMatch(/--omit=dev|--production/);
+    expect(build.lines).toContain('COPY src ./src');
+  });
+
+  it('runs dist/ with production dependencies only: no TypeScript sources, tsx or ffmpeg binary', () => {
+    const from = (what: string) => final.lines.find((l) => new RegExp(`^COPY\\s+--from=(\\S+)\\s+/app/${what}\\s`).test(l));
+    const build = stages.find((s) => s.lines.some((l) => /^RUN\s+npm run build\b/.test(l)))!;
+    expect(from('dist')).toContain(`--from=${build.name}`);
+    const modules = stages.find((s) => s.name === /--from=(\S+)/.exec(from('node_modules')!)?.[1])!;
+    expect(modules.lines.find((l) => /^RUN\s+npm ci\b/.test(l))).toMatch(/--omit=dev/);
+    expect(final.lines.filter((l) => /^(COPY|ADD)\s/.test(l) && /\b(src|test|bench|tsconfig[\w.]*\.json)\b/.test(l))).toEqual([]);
+    expect(final.lines.some((l) => /^RUN\s+npm\s+(ci|install|i)\b/.test(l))).toBe(false);
+    const cmd = JSON.parse(final.lines.find((l) => /^CMD\s/.test(l))!.slice(3).trim()) as string[];
+    expect(cmd).toEqual(['node', 'dist/main.js', 'serve']);
+    expect(lines.join('\n')).not.toMatch(/ffmpeg|ffprobe|tsx/i);
+    // The dev-only tools really are dev dependencies (npm ci --omit=dev leaves them out).
+    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> };
+    for (const dev of ['typescript', 'tsx', 'vitest', '@types/node']) {
+      expect(pkg.dependencies[dev], dev).toBeUndefined();
+      expect(pkg.devDependencies[dev], dev).toBeDefined();
+    }
   });
 
   it('runs as a non-root user, health-checked, with an exec-form CMD after USER', () => {
-    const user = final.findIndex((l) => /^USER\s/i.test(l));
+    const user = final.lines.findIndex((l) => /^USER\s/i.test(l));
     expect(user).toBeGreaterThan(-1);
-    expect(final[user]!.split(/\s+/)[1]).not.toMatch(/^(root|0)(:|$)/);
-    expect(final.slice(user).some((l) => /^USER\s+(root|0)\b/i.test(l))).toBe(false);
-    const cmd = final.findIndex((l) => /^CMD\s/i.test(l));
+    expect(final.lines[user]!.split(/\s+/)[1]).not.toMatch(/^(root|0)(:|$)/);
+    expect(final.lines.slice(user).some((l) => /^USER\s+(root|0)\b/i.test(l))).toBe(false);
+    const cmd = final.lines.findIndex((l) => /^CMD\s/i.test(l));
     expect(cmd).toBeGreaterThan(user);
-    expect(() => JSON.parse(final[cmd]!.slice(3).trim())).not.toThrow();
-    expect(final.some((l) => /^HEALTHCHECK\s.*\/_\/health/i.test(l))).toBe(true);
-    expect(final.some((l) => /^EXPOSE\s+8080\b/.test(l))).toBe(true);
+    expect(final.lines.some((l) => /^HEALTHCHECK\s.*\/_\/health/i.test(l))).toBe(true);
+    expect(final.lines.some((l) => /^EXPOSE\s+8080\b/.test(l))).toBe(true);
+  });
+
+  it('keeps storage and the task journal on the /data volume, which the user owns', () => {
+    // The image's environment as the server reads it.
+    const config = loadConfig(env);
+    expect(config.host).toBe('0.0.0.0');
+    expect(config.storage.root).toBe('/data');
+    expect(config.tasks.stateDir.startsWith('/data/')).toBe(true);
+    // …and still with s3:// storage (docker-compose.yml), where there is no storage root to put it under.
+    expect(loadConfig({ ...env, STILLFRAME_STORAGE: 's3://' }).tasks.stateDir.startsWith('/data/')).toBe(true);
+    expect(final.lines).toContain('VOLUME ["/data"]');
+    const user = final.lines.find((l) => /^USER\s/.test(l))!.split(/\s+/)[1]!;
+    expect(final.lines.some((l) => new RegExp(`chown\\s+(-R\\s+)?${user}(:${user})?\\s+/data\\b`).test(l))).toBe(true);
   });
 });
