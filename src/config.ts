@@ -43,7 +43,12 @@ export interface Config {
     maxOutputBytes: number;
   };
   quality: { jpeg: number; webp: number; avif: number };
-  http: { snapshotCacheControl: string; objectCacheControl: string };
+  http: {
+    snapshotCacheControl: string;
+    objectCacheControl: string;
+    /** Largest request body other than an object PUT (IMM forms and JSON, stray bodies); larger → 413. */
+    maxBodyBytes: number;
+  };
   /** Bearer token for /_/metrics and health details; undefined = both open. */
   opsToken: string | undefined;
   shutdownGraceMs: number;
@@ -285,6 +290,7 @@ export const SETTINGS = {
   avifQuality: { env: 'STILLFRAME_AVIF_QUALITY', help: 'AVIF quality (1–100).', parse: integer(1, 100), default: 55 },
   snapshotCacheControl: { env: 'STILLFRAME_CACHE_CONTROL', help: 'Cache-Control of snapshot images (drives browsers and CDNs).', parse: text, default: 'public, max-age=86400, stale-while-revalidate=3600' },
   objectCacheControl: { env: 'STILLFRAME_OBJECT_CACHE_CONTROL', help: 'Cache-Control of plain objects.', parse: text, default: 'public, max-age=3600' },
+  maxBodyBytes: { env: 'STILLFRAME_MAX_BODY_BYTES', help: 'Largest request body other than a PUT upload (IMM requests); counted as it streams in, larger → 413 before any parsing or signature check.', shown: '1MB', parse: (raw: string, name: string) => inRange(bytes(raw, name), 1024, 1024 ** 3, name), default: 1024 ** 2 },
   opsToken: { env: 'STILLFRAME_OPS_TOKEN', help: 'When set, /_/metrics needs Authorization: Bearer <token>, and /_/health shows only its status without it.', shown: '(open)', parse: (raw: string, name: string) => secretToken(raw, name) as string | undefined, default: undefined },
   shutdownGraceMs: { env: 'STILLFRAME_SHUTDOWN_GRACE_MS', help: 'On SIGTERM/SIGINT, how long in-flight requests may take before exit.', parse: integer(0), default: 25_000 },
   demoMedia: { env: 'STILLFRAME_DEMO', help: 'Generate sample media (bucket demo) on start when missing.', parse: boolean, default: true },
@@ -393,7 +399,7 @@ export function loadConfig(env: Env = process.env, flags: Record<string, string>
       maxOutputBytes: s.maxOutputBytes,
     },
     quality: { jpeg: s.jpegQuality, webp: s.webpQuality, avif: s.avifQuality },
-    http: { snapshotCacheControl: s.snapshotCacheControl, objectCacheControl: s.objectCacheControl },
+    http: { snapshotCacheControl: s.snapshotCacheControl, objectCacheControl: s.objectCacheControl, maxBodyBytes: s.maxBodyBytes },
     opsToken: s.opsToken,
     shutdownGraceMs: s.shutdownGraceMs,
     demoMedia: s.demoMedia,

@@ -94,6 +94,9 @@ export const errors = {
   resourceAlreadyExists: (message: string) => new AppError(409, 'ResourceAlreadyExists', message),
   forbidden: (code: string, message: string) => new AppError(403, code, message),
   payloadTooLarge: (limit: number) => new AppError(413, 'InvalidArgument', `The request body is larger than ${limit} bytes.`),
+  /** A request body over STILLFRAME_MAX_BODY_BYTES: the connection closes, so the rest is never read. */
+  bodyTooLarge: (limit: number) =>
+    new AppError(413, 'EntityTooLarge', `The request body is larger than ${limit} bytes (STILLFRAME_MAX_BODY_BYTES).`, { headers: { Connection: 'close' } }),
 };
 
 export function toAppError(err: unknown): AppError {

@@ -12,7 +12,6 @@ import { checkTaskBuckets, type AccessControl } from './access.js';
 import { outputUri, parseConvertTask, type RequestLimits } from '../process/imm-request.js';
 
 export const IMM_VERSION = '2020-09-30';
-const MAX_BODY_BYTES = 1024 * 1024;
 
 export interface ImmRoutesDeps {
   tasks: TaskService;
@@ -44,6 +43,13 @@ export function immErrorBody(err: AppError, requestId: string, hostId: string) {
   return { RequestId: requestId, HostId: hostId, Code: err.code, Message: err.message, Recommend: '' };
 }
 
+/** IMM's JSON error answer (the handler's, and the app's for errors raised before it, such as a 413). */
+export function immErrorResponse(c: Context<AppEnv>, err: AppError): Response {
+  const headers: Record<string, string> = { ...err.headers };
+  if (err.retryAfter !== undefined) headers['Retry-After'] = String(err.retryAfter);
+  return c.json(immErrorBody(err, c.get('requestId'), c.req.header('host') ?? ''), err.status as 400, headers);
+}
+
 /** Is this request for the RPC API? POST / always; GET / when it names an Action. */
 export function isImmRequest(method: string, url: URL): boolean {
   if (url.pathname !== '/') return false;
@@ -60,10 +66,8 @@ async function readParams(c: Context<AppEnv>): Promise<ReadParams> {
   const url = new URL(c.req.url);
   const query: Record<string, string> = Object.fromEntries(url.searchParams);
   if (c.req.method !== 'POST') return { params: query, signed: query };
-  const declared = Number(c.req.header('content-length') ?? 0);
-  if (declared > MAX_BODY_BYTES) throw errors.payloadTooLarge(MAX_BODY_BYTES);
+  // Bounded by the app's body limit (src/http/body-limit.ts) before this handler runs.
   const body = Buffer.from(await c.req.arrayBuffer());
-  if (body.length > MAX_BODY_BYTES) throw errors.payloadTooLarge(MAX_BODY_BYTES);
   const type = (c.req.header('content-type') ?? '').toLowerCase();
   const text = body.toString('utf8');
   if (type.includes('application/json')) {
@@ -179,9 +183,7 @@ export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => P
     } catch (err) {
       const appError = toAppError(err);
       if (appError.status >= 500 && appError.status !== 503) c.get('log').error('IMM request failed', { requestId, err: appError.cause ?? err });
-      const headers: Record<string, string> = {};
-      if (appError.retryAfter !== undefined) headers['Retry-After'] = String(appError.retryAfter);
-      return c.json(immErrorBody(appError, requestId, c.req.header('host') ?? ''), appError.status as 400, headers);
+      return immErrorResponse(c, appError);
     }
   };
 }
