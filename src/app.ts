@@ -87,6 +87,7 @@ export function createApp(deps: Deps): Hono<AppEnv> {
   const imm = createImmHandler({
     tasks: deps.tasks,
     accessKeys: config.accessKeys,
+    nonces: deps.nonces,
     access,
     limits: { maxOutputDimension: config.limits.maxOutputDimension, maxFramesPerTask: config.tasks.maxFramesPerTask },
   });

@@ -10,6 +10,7 @@ import { resolveBinaries, type Binaries } from './media/binaries.js';
 import { createBlockCache } from './media/block-cache.js';
 import { createMediaEndpoint, routeMedia, type MediaEndpoint } from './media/media-endpoint.js';
 import { createFfmpegRunner, type FfmpegRunner } from './media/runner.js';
+import { createMemoryNonceStore, createRedisNonceStore, type NonceStore } from './http/nonce-store.js';
 import { openStore, outputStoreOf, rangeFetcher } from './source/open-store.js';
 import type { ObjectStore } from './source/store.js';
 import { createRedisTaskService } from './tasks/redis-service.js';
@@ -34,6 +35,8 @@ export interface Deps {
   capture: Capture;
   /** IMM tasks: projects, the durable task journal, the runner. */
   tasks: TaskService;
+  /** Signed RPC requests' nonces: in process, or in Redis shared by the fleet (STILLFRAME_REDIS_URL). */
+  nonces: NonceStore;
   isDraining: () => boolean;
   setDraining: () => void;
 }
@@ -122,6 +125,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const tasks = scale.redisUrl
     ? await createRedisTaskService(taskDeps, { url: scale.redisUrl, role: scale.role, lockMs: scale.lockMs, prefix: scale.redisPrefix })
     : await createTaskService(taskDeps);
+  // A captured signed request must not replay on another node: nonces go where the tasks are shared.
+  const nonces = scale.redisUrl ? createRedisNonceStore({ url: scale.redisUrl, prefix: scale.redisPrefix, log }) : createMemoryNonceStore();
   // The spec's sample requests name this project: with sample media on, they work as written.
   if (config.demoMedia) await tasks.ensureProject('test-project', 'Sample project for the IMM frame-capture examples');
   let draining = false;
@@ -138,6 +143,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     limiter,
     capture,
     tasks,
+    nonces,
     isDraining: () => draining,
     setDraining: () => {
       draining = true;

@@ -1,10 +1,12 @@
 // Alibaba Cloud RPC request signatures (SignatureVersion 1.0, HMAC-SHA1), checked when access keys are
 // configured: Signature = base64(HMAC-SHA1(secret + "&", METHOD + "&%2F&" + pe(sorted canonical
 // parameters))), over the query and form parameters together, as @alicloud/pop-core sends them. A
-// nonce is accepted once, and a timestamp only within 15 minutes of our clock.
+// nonce is accepted once (per AccessKeyId, in a NonceStore shared by the fleet when Redis is configured),
+// and a timestamp only within 15 minutes of our clock.
 import { createHmac } from 'node:crypto';
 import { equalSecret } from '../core/equal-secret.js';
 import { errors } from '../errors.js';
+import type { NonceStore } from './nonce-store.js';
 
 /** RFC 3986 percent-encoding, as the RPC signature defines it. */
 export function percentEncode(value: string): string {
@@ -25,27 +27,20 @@ export function rpcSignature(secret: string, method: string, params: Record<stri
 }
 
 const SKEW_MS = 15 * 60 * 1000;
-const MAX_NONCES = 200_000;
+const MAX_NONCE_LENGTH = 256;
 
 export interface RpcVerifier {
-  verify(method: string, params: Record<string, string>, now?: number): void;
+  /** Resolves with the signing AccessKeyId, or rejects with a 403 (or a 503 when the nonce store is down). */
+  verify(method: string, params: Record<string, string>, now?: number): Promise<string>;
 }
 
-export function createRpcVerifier(keys: Record<string, string>): RpcVerifier {
-  // Nonces seen within the skew window, in arrival order (Map keeps insertion order): expiry → drop.
-  const nonces = new Map<string, number>();
-  const forget = (now: number) => {
-    for (const [nonce, at] of nonces) {
-      if (now - at <= SKEW_MS && nonces.size <= MAX_NONCES) break;
-      nonces.delete(nonce);
-    }
-  };
+export function createRpcVerifier(keys: Record<string, string>, nonces: NonceStore): RpcVerifier {
   return {
-    verify(method, params, now = Date.now()) {
+    async verify(method, params, now = Date.now()) {
       for (const name of ['AccessKeyId', 'Signature', 'SignatureMethod', 'SignatureVersion', 'SignatureNonce', 'Timestamp']) {
         if (!params[name]) throw errors.forbidden(`Missing${name}`, `The parameter ${name} is required: requests to this server must be signed.`);
       }
-      const secret = keys[params.AccessKeyId!];
+      const secret = Object.hasOwn(keys, params.AccessKeyId!) ? keys[params.AccessKeyId!] : undefined;
       if (secret === undefined) throw errors.forbidden('InvalidAccessKeyId.NotFound', 'The AccessKeyId is not known to this server.');
       if (params.SignatureMethod !== 'HMAC-SHA1' || params.SignatureVersion !== '1.0') {
         throw errors.forbidden('InvalidSignatureMethod', 'Only SignatureMethod HMAC-SHA1 with SignatureVersion 1.0 is supported.');
@@ -57,10 +52,12 @@ export function createRpcVerifier(keys: Record<string, string>): RpcVerifier {
       if (!equalSecret(rpcSignature(secret, method, params), params.Signature!)) {
         throw errors.forbidden('SignatureDoesNotMatch', 'The request signature does not match: check the AccessKeySecret and the string to sign.');
       }
-      forget(now);
-      const nonceKey = `${params.AccessKeyId}\u0000${params.SignatureNonce}`;
-      if (nonces.has(nonceKey)) throw errors.forbidden('SignatureNonceUsed', 'The SignatureNonce has been used already.');
-      nonces.set(nonceKey, now);
+      if (params.SignatureNonce!.length > MAX_NONCE_LENGTH) throw errors.forbidden('IncompleteSignature', `The SignatureNonce is longer than ${MAX_NONCE_LENGTH} characters.`);
+      // Valid until the signed time leaves the window: remembered exactly that long.
+      if (!(await nonces.claim(`${params.AccessKeyId}:${params.SignatureNonce}`, at + SKEW_MS, now))) {
+        throw errors.forbidden('SignatureNonceUsed', 'The SignatureNonce has been used already.');
+      }
+      return params.AccessKeyId!;
     },
   };
 }

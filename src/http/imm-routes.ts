@@ -8,6 +8,7 @@ import type { TaskRecord } from '../tasks/journal.js';
 import type { TaskService } from '../tasks/service.js';
 import type { AppEnv } from './context.js';
 import { createRpcVerifier } from './imm-auth.js';
+import type { NonceStore } from './nonce-store.js';
 import { checkTaskBuckets, type AccessControl } from './access.js';
 import { outputUri, parseConvertTask, type RequestLimits } from '../process/imm-request.js';
 
@@ -17,6 +18,8 @@ export interface ImmRoutesDeps {
   tasks: TaskService;
   /** AccessKeyId → secret; empty = unsigned requests are accepted. */
   accessKeys: Record<string, string>;
+  /** Where signature nonces are remembered (shared through Redis in a fleet). */
+  nonces: NonceStore;
   /** Bucket permissions of the signing key for task sources and outputs (open when no keys exist). */
   access: AccessControl;
   /** The task parser's limits (the service's), so a request refused here gets the service's message. */
@@ -112,7 +115,7 @@ export function taskInfo(task: TaskRecord, withDefinition: boolean) {
 
 /** The handler for requests isImmRequest() accepts; it runs in the app's context (request id, log). */
 export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => Promise<Response> {
-  const verifier = Object.keys(deps.accessKeys).length ? createRpcVerifier(deps.accessKeys) : undefined;
+  const verifier = Object.keys(deps.accessKeys).length ? createRpcVerifier(deps.accessKeys, deps.nonces) : undefined;
   const { tasks, access } = deps;
   const restricted = (principal: string | undefined) => access.enabled && principal !== undefined && access.restricted(principal);
   /** A key limited to some buckets sees only the tasks it could have submitted itself. */
@@ -164,9 +167,10 @@ export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => P
     const requestId = c.get('requestId');
     try {
       const { params, signed } = await readParams(c);
+      let principal: string | undefined;
       if (verifier) {
         if (!signed) throw errors.forbidden('InvalidParameter.Signature', 'JSON bodies cannot carry an RPC signature: send the parameters as a signed form (as @alicloud/pop-core or `stillframe task` do).');
-        verifier.verify(c.req.method, signed);
+        principal = await verifier.verify(c.req.method, signed);
       }
       const action = (typeof params.Action === 'string' && params.Action) || c.req.header('x-acs-action');
       if (!action) throw errors.missingParam('Action');
@@ -178,7 +182,7 @@ export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => P
       if (!handler) {
         throw new AppError(400, 'InvalidAction.NotFound', `The Action "${action}" is not supported: expected one of ${Object.keys(actions).join(', ')}.`);
       }
-      const result = await handler(params, verifier && signed ? signed.AccessKeyId : undefined);
+      const result = await handler(params, principal);
       return c.json({ RequestId: requestId, ...result });
     } catch (err) {
       const appError = toAppError(err);

@@ -58,6 +58,7 @@ export async function startServer(options: TestServerOptions = {}): Promise<Test
       return { ffmpeg: count('ffmpeg'), ffprobe: count('ffprobe') };
     },
     async close() {
+      await deps.nonces.close();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         if ('closeAllConnections' in server) server.closeAllConnections();
