@@ -91,7 +91,7 @@ export function createApp(deps: Deps): Hono<AppEnv> {
     access,
     limits: { maxOutputDimension: config.limits.maxOutputDimension, maxFramesPerTask: config.tasks.maxFramesPerTask },
   });
-  app.use('/', async (c, next) => (isImmRequest(c.req.method, new URL(c.req.url)) ? imm(c) : next()));
+  app.use('/', async (c, next) => (isImmRequest(c.req.method, new URL(c.req.url), c.req.raw.headers) ? imm(c) : next()));
   app.route(
     '/',
     createObjectRoutes({
@@ -113,7 +113,7 @@ export function createApp(deps: Deps): Hono<AppEnv> {
     if (appError.status >= 500 && appError.status !== 503) log.error('request failed', { requestId: c.get('requestId'), err: appError.cause ?? err });
     else log.debug('client error', { requestId: c.get('requestId'), code: appError.code, message: appError.message });
     // Errors raised before a route ran (the body limit) answer in the protocol of the request.
-    if (isImmRequest(c.req.method, new URL(c.req.url))) return immErrorResponse(c, appError);
+    if (isImmRequest(c.req.method, new URL(c.req.url), c.req.raw.headers)) return immErrorResponse(c, appError);
     const headers = ossErrorHeaders(appError);
     const body = c.req.method === 'HEAD' ? null : ossErrorBody(appError, c.get('requestId'), c.req.header('host') ?? '');
     return new Response(body, { status: appError.status, headers });

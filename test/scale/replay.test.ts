@@ -1,12 +1,13 @@
 // Replay protection across a fleet (STILLFRAME_REDIS_URL): a real redis-server and two real stillframe
 // processes with the same access keys. A signed RPC request captured on its way to node A is refused by
-// node B (and by A again): the nonce is claimed in Redis (SET NX PX) under the configured prefix, for as
+// node B (and by A again), v1 or ACS3 signed: the nonce is claimed in Redis (SET NX PX) under the configured prefix, for as
 // long as the request's timestamp stays valid. The in-process store used without Redis behaves alike.
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { rpcSignature } from '../../src/http/imm-auth.js';
 import { createMemoryNonceStore, createRedisNonceStore } from '../../src/http/nonce-store.js';
 import { silentLogger } from '../../src/log.js';
+import { acs3Request, send } from '../support/alicloud-openapi.js';
 import { findBinary, freePort, startServe, stopAll, tempDir } from '../support/processes.js';
 import { startRedis } from './harness.js';
 
@@ -73,8 +74,18 @@ describe.skipIf(!redisServer)('two nodes, one Redis', () => {
       expect(await post(b.url, second)).toEqual([200, undefined]);
       expect(await post(a.url, second)).toEqual([403, 'SignatureNonceUsed']);
 
+      // An ACS3-HMAC-SHA256 request (as @alicloud/openapi-client signs it), captured and replayed byte for byte.
+      // Its Host header is signed, so the replay goes to node B's socket under node A's name, as through a balancer.
+      const acs3 = acs3Request(a.url, KEY_ID, SECRET, { action: 'ListProjects', nonce: 'captured-acs3-nonce' });
+      expect((await send(a.url, acs3)).status).toBe(200);
+      expect(await send(b.url, acs3)).toMatchObject({ status: 403, body: { Code: 'SignatureNonceUsed' } });
+
       // The claim: under the prefix, per AccessKeyId, expiring when the timestamp leaves the window.
-      expect((await client.keys('sf-replay:nonce:*')).sort()).toEqual([`sf-replay:nonce:${KEY_ID}:captured-nonce-1`, `sf-replay:nonce:${KEY_ID}:captured-nonce-2`]);
+      expect((await client.keys('sf-replay:nonce:*')).sort()).toEqual([
+        `sf-replay:nonce:${KEY_ID}:captured-acs3-nonce`,
+        `sf-replay:nonce:${KEY_ID}:captured-nonce-1`,
+        `sf-replay:nonce:${KEY_ID}:captured-nonce-2`,
+      ]);
       const ttl = await client.pttl(`sf-replay:nonce:${KEY_ID}:captured-nonce-1`);
       expect(ttl).toBeGreaterThan(WINDOW_MS - 60_000);
       expect(ttl).toBeLessThanOrEqual(WINDOW_MS);
