@@ -177,6 +177,18 @@ describe('request body limit', () => {
     expect(over.status).toBe(413);
     const overChunked = await send(`${small.url}/?Action=GetProject`, 'POST', { total: 64 * 1024 + 1, headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     expect(overChunked.status).toBe(413);
+    // A chunked body within the limit reaches the handler whole.
+    const chunked = await new Promise<number>((resolve, reject) => {
+      const req = request(`${small.url}/?Action=GetProject`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'transfer-encoding': 'chunked' } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      const body = form(60 * 1024);
+      for (let at = 0; at < body.length; at += 4096) req.write(body.slice(at, at + 4096));
+      req.end();
+    });
+    expect(chunked).toBe(200);
 
     const upload = await send(`${small.url}/media/up.bin`, 'PUT', { total: 2 * MiB });
     expect(upload.status).toBe(200);
