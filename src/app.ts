@@ -6,7 +6,8 @@ import type { Deps } from './deps.js';
 import { AbortedError, AppError, errors, toAppError } from './errors.js';
 import type { AppEnv } from './http/context.js';
 import { createAccessControl } from './http/access.js';
-import { createImmHandler, isImmRequest } from './http/imm-routes.js';
+import { limitRequestBodies } from './http/body-limit.js';
+import { createImmHandler, immErrorResponse, isImmRequest } from './http/imm-routes.js';
 import { createObjectRoutes } from './http/object-routes.js';
 import { createOpsRoutes } from './http/ops-routes.js';
 import { ossErrorBody, ossErrorHeaders } from './http/oss-errors.js';
@@ -61,6 +62,9 @@ export function createApp(deps: Deps): Hono<AppEnv> {
     }
   });
 
+  // Before any route: no handler parses or signature-checks a body over the limit (object PUTs stream).
+  app.use('*', limitRequestBodies(config.http.maxBodyBytes));
+
   app.route(
     '/_',
     createOpsRoutes({
@@ -82,10 +86,11 @@ export function createApp(deps: Deps): Hono<AppEnv> {
   const imm = createImmHandler({
     tasks: deps.tasks,
     accessKeys: config.accessKeys,
+    nonces: deps.nonces,
     access,
     limits: { maxOutputDimension: config.limits.maxOutputDimension, maxFramesPerTask: config.tasks.maxFramesPerTask },
   });
-  app.use('/', async (c, next) => (isImmRequest(c.req.method, new URL(c.req.url)) ? imm(c) : next()));
+  app.use('/', async (c, next) => (isImmRequest(c.req.method, new URL(c.req.url), c.req.raw.headers) ? imm(c) : next()));
   app.route(
     '/',
     createObjectRoutes({
@@ -106,6 +111,8 @@ export function createApp(deps: Deps): Hono<AppEnv> {
     const appError: AppError = toAppError(err);
     if (appError.status >= 500 && appError.status !== 503) log.error('request failed', { requestId: c.get('requestId'), err: appError.cause ?? err });
     else log.debug('client error', { requestId: c.get('requestId'), code: appError.code, message: appError.message });
+    // Errors raised before a route ran (the body limit) answer in the protocol of the request.
+    if (isImmRequest(c.req.method, new URL(c.req.url), c.req.raw.headers)) return immErrorResponse(c, appError);
     const headers = ossErrorHeaders(appError);
     const body = c.req.method === 'HEAD' ? null : ossErrorBody(appError, c.get('requestId'), c.req.header('host') ?? '');
     return new Response(body, { status: appError.status, headers });

@@ -46,7 +46,12 @@ export interface Config {
     maxOutputDimension: number;
   };
   quality: { jpeg: number; webp: number; avif: number };
-  http: { snapshotCacheControl: string; objectCacheControl: string };
+  http: {
+    snapshotCacheControl: string;
+    objectCacheControl: string;
+    /** Largest request body other than an object PUT (IMM forms and JSON, stray bodies); larger → 413. */
+    maxBodyBytes: number;
+  };
   /** Bearer token for /_/metrics and health details; undefined = both open. */
   opsToken: string | undefined;
   shutdownGraceMs: number;
@@ -287,6 +292,7 @@ export const SETTINGS = {
   avifQuality: { env: 'STILLFRAME_AVIF_QUALITY', help: 'AVIF quality (1–100).', parse: integer(1, 100), default: 55 },
   snapshotCacheControl: { env: 'STILLFRAME_CACHE_CONTROL', help: 'Cache-Control of snapshot images (drives browsers and CDNs).', parse: text, default: 'public, max-age=86400, stale-while-revalidate=3600' },
   objectCacheControl: { env: 'STILLFRAME_OBJECT_CACHE_CONTROL', help: 'Cache-Control of plain objects.', parse: text, default: 'public, max-age=3600' },
+  maxBodyBytes: { env: 'STILLFRAME_MAX_BODY_BYTES', help: 'Largest request body other than a PUT upload (IMM requests); counted as it streams in, larger → 413 before any parsing or signature check.', shown: '1MB', parse: (raw: string, name: string) => inRange(bytes(raw, name), 1024, 1024 ** 3, name), default: 1024 ** 2 },
   opsToken: { env: 'STILLFRAME_OPS_TOKEN', help: 'When set, /_/metrics needs Authorization: Bearer <token>, and /_/health shows only its status without it.', shown: '(open)', parse: (raw: string, name: string) => secretToken(raw, name) as string | undefined, default: undefined },
   shutdownGraceMs: { env: 'STILLFRAME_SHUTDOWN_GRACE_MS', help: 'On SIGTERM/SIGINT, how long in-flight requests may take before exit.', parse: integer(0), default: 25_000 },
   demoMedia: { env: 'STILLFRAME_DEMO', help: 'Generate sample media (bucket demo) on start when missing.', parse: boolean, default: true },
@@ -297,8 +303,8 @@ export const SETTINGS = {
   taskTimeoutMs: { env: 'STILLFRAME_TASK_DECODE_TIMEOUT_MS', help: 'Deadline for one decoding job of a task (indexing a source, or extracting its frames).', parse: integer(1000), default: 600_000 },
   webhooks: { env: 'STILLFRAME_WEBHOOKS', help: 'Notification topics → webhook URLs: topic=http(s)://url,… (MNS/RocketMQ TopicName).', shown: '(none)', parse: webhookMap, default: {} as Record<string, string> },
   webhookSecret: { env: 'STILLFRAME_WEBHOOK_SECRET', help: 'HMAC-SHA256 key for the X-Stillframe-Signature header of webhook POSTs.', shown: '(unsigned)', parse: (raw: string) => raw as string | undefined, default: undefined },
-  webhookRetries: { env: 'STILLFRAME_WEBHOOK_RETRIES', help: 'Retries of a failed webhook delivery (exponential backoff).', parse: integer(0, 100), default: 5 },
-  webhookBackoffMs: { env: 'STILLFRAME_WEBHOOK_BACKOFF_MS', help: 'First retry delay of a webhook delivery; doubles on each retry.', parse: integer(1), default: 1000 },
+  webhookRetries: { env: 'STILLFRAME_WEBHOOK_RETRIES', help: 'Retries of a failed webhook delivery (network errors, timeouts, 5xx, 408, 429; other answers are final).', parse: integer(0, 100), default: 5 },
+  webhookBackoffMs: { env: 'STILLFRAME_WEBHOOK_BACKOFF_MS', help: 'First retry delay of a webhook delivery; doubles on each retry (at most 5 minutes), with equal jitter (each wait between half and all of it); Retry-After on 429/503 wins.', parse: integer(1), default: 1000 },
   webhookTimeoutMs: { env: 'STILLFRAME_WEBHOOK_TIMEOUT_MS', help: 'Deadline for one webhook POST.', parse: integer(1), default: 10_000 },
   accessKeys: { env: 'STILLFRAME_ACCESS_KEYS', help: 'AccessKeyId:AccessKeySecret,… : when set, IMM RPC requests must carry a valid signature and private buckets need OSS-signed requests.', shown: '(unsigned)', parse: accessKeyMap, default: {} as Record<string, string> },
   accessKeysFile: { env: 'STILLFRAME_ACCESS_KEYS_FILE', help: 'File of AccessKeyId:AccessKeySecret lines (# comments), added to STILLFRAME_ACCESS_KEYS.', shown: '(none)', parse: accessKeysFile, default: {} as Record<string, string> },
@@ -395,7 +401,7 @@ export function loadConfig(env: Env = process.env, flags: Record<string, string>
       maxOutputDimension: s.maxOutputDimension,
     },
     quality: { jpeg: s.jpegQuality, webp: s.webpQuality, avif: s.avifQuality },
-    http: { snapshotCacheControl: s.snapshotCacheControl, objectCacheControl: s.objectCacheControl },
+    http: { snapshotCacheControl: s.snapshotCacheControl, objectCacheControl: s.objectCacheControl, maxBodyBytes: s.maxBodyBytes },
     opsToken: s.opsToken,
     shutdownGraceMs: s.shutdownGraceMs,
     demoMedia: s.demoMedia,

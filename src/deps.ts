@@ -7,6 +7,7 @@ import { createLimiter, type Limiter } from './core/limiter.js';
 import { createMetrics, type Metrics } from './core/metrics.js';
 import { createLogger, type Logger } from './log.js';
 import { createBlockCache } from './media/block-cache.js';
+import { createMemoryNonceStore, createRedisNonceStore, type NonceStore } from './http/nonce-store.js';
 import { createWorkerPool, type WorkerPool } from './media/pool.js';
 import { openStore, outputStoreOf, rangeFetcher } from './source/open-store.js';
 import type { ObjectStore } from './source/store.js';
@@ -31,9 +32,11 @@ export interface Deps {
   capture: Capture;
   /** IMM tasks: projects, the durable task journal, the runner. */
   tasks: TaskService;
+  /** Signed RPC requests' nonces: in process, or in Redis shared by the fleet (STILLFRAME_REDIS_URL). */
+  nonces: NonceStore;
   isDraining: () => boolean;
   setDraining: () => void;
-  /** Stops the workers and the task service (after draining). */
+  /** Stops the task service, the nonce store and the workers (after draining). */
   close(): Promise<void>;
 }
 
@@ -116,6 +119,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const tasks = scale.redisUrl
     ? await createRedisTaskService(taskDeps, { url: scale.redisUrl, role: scale.role, lockMs: scale.lockMs, prefix: scale.redisPrefix })
     : await createTaskService(taskDeps);
+  // A captured signed request must not replay on another node: nonces go where the tasks are shared.
+  const nonces = scale.redisUrl ? createRedisNonceStore({ url: scale.redisUrl, prefix: scale.redisPrefix, log }) : createMemoryNonceStore();
   // The spec's sample requests name this project: with sample media on, they work as written.
   if (config.demoMedia) await tasks.ensureProject('test-project', 'Sample project for the IMM frame-capture examples');
   await pool.ready;
@@ -132,6 +137,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     limiter,
     capture,
     tasks,
+    nonces,
     isDraining: () => draining,
     setDraining: () => {
       draining = true;
@@ -140,6 +146,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     },
     async close() {
       await tasks.close();
+      await nonces.close();
       await pool.close();
     },
   };

@@ -95,7 +95,13 @@ export const errors = {
     new AppError(404, 'ResourceNotFound', `TaskId: the task "${taskId}" does not exist in project "${projectName}".`),
   resourceAlreadyExists: (message: string) => new AppError(409, 'ResourceAlreadyExists', message),
   forbidden: (code: string, message: string) => new AppError(403, code, message),
+  /** The shared nonce store (Redis) did not answer: a signed request is refused rather than let through unchecked. */
+  replayCheckUnavailable: (cause: unknown) =>
+    new AppError(503, 'ServiceUnavailable', 'The replay check is unavailable (the nonce store did not answer); retry later.', { retryAfter: 1, cause }),
   payloadTooLarge: (limit: number) => new AppError(413, 'InvalidArgument', `The request body is larger than ${limit} bytes.`),
+  /** A request body over STILLFRAME_MAX_BODY_BYTES: the connection closes, so the rest is never read. */
+  bodyTooLarge: (limit: number) =>
+    new AppError(413, 'EntityTooLarge', `The request body is larger than ${limit} bytes (STILLFRAME_MAX_BODY_BYTES).`, { headers: { Connection: 'close' } }),
 };
 
 /** The client went away, or the job was cancelled: nobody waits for an answer. */

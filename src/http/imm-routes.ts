@@ -1,23 +1,26 @@
-// The IMM RPC endpoint: `POST /` (and `GET /`) with `Action=<Operation>`. Parameters come from the query
-// string and an urlencoded form (object parameters as JSON strings), or from a JSON body (the
-// `curl -d @req.json` convenience). Answers are JSON; errors are IMM's JSON error body.
+// The IMM RPC endpoint: `POST /` (and `GET /`) with `Action=<Operation>` (or ACS3's x-acs-action header).
+// Parameters come from the query string and an urlencoded form (object parameters as JSON strings), or
+// from a JSON body (the `curl -d @req.json` convenience; signed only by ACS3). Answers are JSON; errors
+// are IMM's JSON error body.
 import type { Context } from 'hono';
 import { AppError, errors, toAppError } from '../errors.js';
 import { projectName, parseCreateProject, parseGetTask, parseListProjects, parseListTasks, type Params } from '../process/imm-request.js';
 import type { TaskRecord } from '../tasks/journal.js';
 import type { TaskService } from '../tasks/service.js';
 import type { AppEnv } from './context.js';
-import { createRpcVerifier } from './imm-auth.js';
+import { createRpcVerifier, type Verified } from './imm-auth.js';
+import type { NonceStore } from './nonce-store.js';
 import { checkTaskBuckets, type AccessControl } from './access.js';
 import { outputUri, parseConvertTask, type RequestLimits } from '../process/imm-request.js';
 
 export const IMM_VERSION = '2020-09-30';
-const MAX_BODY_BYTES = 1024 * 1024;
 
 export interface ImmRoutesDeps {
   tasks: TaskService;
   /** AccessKeyId → secret; empty = unsigned requests are accepted. */
   accessKeys: Record<string, string>;
+  /** Where signature nonces are remembered (shared through Redis in a fleet). */
+  nonces: NonceStore;
   /** Bucket permissions of the signing key for task sources and outputs (open when no keys exist). */
   access: AccessControl;
   /** The task parser's limits (the service's), so a request refused here gets the service's message. */
@@ -44,26 +47,33 @@ export function immErrorBody(err: AppError, requestId: string, hostId: string) {
   return { RequestId: requestId, HostId: hostId, Code: err.code, Message: err.message, Recommend: '' };
 }
 
-/** Is this request for the RPC API? POST / always; GET / when it names an Action. */
-export function isImmRequest(method: string, url: URL): boolean {
+/** IMM's JSON error answer (the handler's, and the app's for errors raised before it, such as a 413). */
+export function immErrorResponse(c: Context<AppEnv>, err: AppError): Response {
+  const headers: Record<string, string> = { ...err.headers };
+  if (err.retryAfter !== undefined) headers['Retry-After'] = String(err.retryAfter);
+  return c.json(immErrorBody(err, c.get('requestId'), c.req.header('host') ?? ''), err.status as 400, headers);
+}
+
+/** Is this request for the RPC API? POST / always; GET / when it names an Action (parameter, or ACS3's header). */
+export function isImmRequest(method: string, url: URL, headers?: Headers): boolean {
   if (url.pathname !== '/') return false;
-  return method === 'POST' || (method === 'GET' && url.searchParams.has('Action'));
+  return method === 'POST' || (method === 'GET' && (url.searchParams.has('Action') || !!headers?.has('x-acs-action')));
 }
 
 interface ReadParams {
   params: Params;
-  /** Every parameter as the string that was signed (query + form). */
-  signed: Record<string, string> | undefined;
+  /** Query and form parameters as strings (what a v1 signature covers); undefined for a JSON body. */
+  strings: Record<string, string> | undefined;
+  /** The raw body, for ACS3's payload hash. */
+  body: Buffer;
 }
 
 async function readParams(c: Context<AppEnv>): Promise<ReadParams> {
   const url = new URL(c.req.url);
   const query: Record<string, string> = Object.fromEntries(url.searchParams);
-  if (c.req.method !== 'POST') return { params: query, signed: query };
-  const declared = Number(c.req.header('content-length') ?? 0);
-  if (declared > MAX_BODY_BYTES) throw errors.payloadTooLarge(MAX_BODY_BYTES);
+  if (c.req.method !== 'POST') return { params: query, strings: query, body: Buffer.alloc(0) };
+  // Bounded by the app's body limit (src/http/body-limit.ts) before this handler runs.
   const body = Buffer.from(await c.req.arrayBuffer());
-  if (body.length > MAX_BODY_BYTES) throw errors.payloadTooLarge(MAX_BODY_BYTES);
   const type = (c.req.header('content-type') ?? '').toLowerCase();
   const text = body.toString('utf8');
   if (type.includes('application/json')) {
@@ -74,14 +84,29 @@ async function readParams(c: Context<AppEnv>): Promise<ReadParams> {
       throw errors.invalidArgument(`The request body is not valid JSON: ${(err as Error).message}.`);
     }
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw errors.invalidArgument('The JSON request body must be an object.');
-    return { params: { ...query, ...(parsed as Params) }, signed: undefined };
+    return { params: { ...query, ...(parsed as Params) }, strings: undefined, body };
   }
   if (text && !type.includes('application/x-www-form-urlencoded') && type !== '') {
     throw errors.invalidArgument(`Unsupported Content-Type "${type}": send application/x-www-form-urlencoded (RPC) or application/json.`);
   }
   const form = Object.fromEntries(new URLSearchParams(text));
   const merged = { ...query, ...form };
-  return { params: merged, signed: merged };
+  return { params: merged, strings: merged, body };
+}
+
+/** The action and API version: from the signature's own fields when ACS3 signed them, else the parameters. */
+function actionOf(params: Params, headers: Headers, verified: Verified | undefined): { action: unknown; version: unknown } {
+  if (verified?.action === undefined) {
+    // v1 signs the parameters, not the x-acs-* headers: a signed request names its action in them.
+    if (verified) return { action: params.Action, version: params.Version };
+    return { action: (typeof params.Action === 'string' && params.Action) || headers.get('x-acs-action') || undefined, version: params.Version ?? headers.get('x-acs-version') ?? undefined };
+  }
+  for (const [name, signed] of [['Action', verified.action], ['Version', verified.apiVersion]] as const) {
+    if (params[name] !== undefined && params[name] !== signed) {
+      throw errors.invalidArgument(`The ${name} parameter "${String(params[name])}" contradicts the signed x-acs-${name.toLowerCase()} header "${signed}".`);
+    }
+  }
+  return { action: verified.action, version: verified.apiVersion };
 }
 
 /** TaskInfo as GetTask and ListTasks show it. */
@@ -108,7 +133,7 @@ export function taskInfo(task: TaskRecord, withDefinition: boolean) {
 
 /** The handler for requests isImmRequest() accepts; it runs in the app's context (request id, log). */
 export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => Promise<Response> {
-  const verifier = Object.keys(deps.accessKeys).length ? createRpcVerifier(deps.accessKeys) : undefined;
+  const verifier = Object.keys(deps.accessKeys).length ? createRpcVerifier(deps.accessKeys, deps.nonces) : undefined;
   const { tasks, access } = deps;
   const restricted = (principal: string | undefined) => access.enabled && principal !== undefined && access.restricted(principal);
   /** A key limited to some buckets sees only the tasks it could have submitted itself. */
@@ -159,14 +184,12 @@ export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => P
   return async (c) => {
     const requestId = c.get('requestId');
     try {
-      const { params, signed } = await readParams(c);
-      if (verifier) {
-        if (!signed) throw errors.forbidden('InvalidParameter.Signature', 'JSON bodies cannot carry an RPC signature: send the parameters as a signed form (as @alicloud/pop-core or `stillframe task` do).');
-        verifier.verify(c.req.method, signed);
-      }
-      const action = (typeof params.Action === 'string' && params.Action) || c.req.header('x-acs-action');
-      if (!action) throw errors.missingParam('Action');
-      const version = params.Version;
+      const { params, strings, body } = await readParams(c);
+      const verified = verifier
+        ? await verifier.verify({ method: c.req.method, url: new URL(c.req.url), headers: c.req.raw.headers, body, params: strings })
+        : undefined;
+      const { action, version } = actionOf(params, c.req.raw.headers, verified);
+      if (typeof action !== 'string' || !action) throw errors.missingParam('Action');
       if (version !== undefined && version !== IMM_VERSION) {
         throw new AppError(400, 'InvalidVersion', `Expected Version ${IMM_VERSION} but received ${JSON.stringify(version)}.`);
       }
@@ -174,14 +197,13 @@ export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => P
       if (!handler) {
         throw new AppError(400, 'InvalidAction.NotFound', `The Action "${action}" is not supported: expected one of ${Object.keys(actions).join(', ')}.`);
       }
-      const result = await handler(params, verifier && signed ? signed.AccessKeyId : undefined);
+      // The signing AccessKeyId, whichever signature version: access rules apply to it alike.
+      const result = await handler(params, verified?.accessKeyId);
       return c.json({ RequestId: requestId, ...result });
     } catch (err) {
       const appError = toAppError(err);
       if (appError.status >= 500 && appError.status !== 503) c.get('log').error('IMM request failed', { requestId, err: appError.cause ?? err });
-      const headers: Record<string, string> = {};
-      if (appError.retryAfter !== undefined) headers['Retry-After'] = String(appError.retryAfter);
-      return c.json(immErrorBody(appError, requestId, c.req.header('host') ?? ''), appError.status as 400, headers);
+      return immErrorResponse(c, appError);
     }
   };
 }

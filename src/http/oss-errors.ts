@@ -1,8 +1,21 @@
 // The OSS error body: XML with Code, Message, RequestId, HostId and EC, plus the x-oss-ec header.
 import type { AppError } from '../errors.js';
 
-const escapeXml = (s: string) =>
-  s.replace(/[<>&"']/g, (ch) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[ch]!);
+const ENTITIES: Record<string, string> = { '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' };
+
+// Messages quote what the client sent (keys, bucket names, parameters, the Host header), so they may hold
+// characters XML 1.0 forbids (C0 controls other than tab/LF/CR, U+FFFE/U+FFFF, lone surrogates) — a raw
+// one makes the whole body unparseable. No XML escape exists for them (`&#1;` is forbidden too), so they
+// are written as visible `\uXXXX` text. CR (normalised away by parsers), DEL and the C1 controls are
+// allowed but invisible, so they get the same treatment: the message shows exactly which code unit arrived.
+const UNSAFE = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
+const visible = (ch: string) => `\\u${ch.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;
+
+/** Text for XML 1.0 element content: markup characters as entities, forbidden or invisible ones as `\uXXXX`. */
+export function escapeXml(s: string): string {
+  return s.replace(/[<>&"']/g, (ch) => ENTITIES[ch]!).replace(UNSAFE, visible);
+}
 
 export function ossErrorBody(err: AppError, requestId: string, hostId: string): string {
   return [
@@ -12,7 +25,7 @@ export function ossErrorBody(err: AppError, requestId: string, hostId: string): 
     `  <Message>${escapeXml(err.message)}</Message>`,
     `  <RequestId>${escapeXml(requestId)}</RequestId>`,
     `  <HostId>${escapeXml(hostId)}</HostId>`,
-    ...(err.ec ? [`  <EC>${err.ec}</EC>`] : []),
+    ...(err.ec ? [`  <EC>${escapeXml(err.ec)}</EC>`] : []),
     '</Error>',
     '',
   ].join('\n');

@@ -4,12 +4,14 @@
 //    loses at most some progress, and outputs are rewritten identically by the re-run).
 //  - On open, the journal is replayed (a torn last line from a crash is ignored), records past their
 //    retention are dropped, and the state is compacted into a fresh file (temp + fsync + rename).
-//  - A lock file with our pid keeps two servers from appending to one journal.
+//  - A lock file naming us keeps two servers from appending to one journal; it is created atomically and
+//    a dead owner's lock is taken over race-free (src/tasks/state-lock.ts).
 import { constants } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import type { TaskStatus } from '../process/imm-request.js';
+import { acquireLock, releaseLock, type LockOwner } from './state-lock.js';
 
 export interface ProjectRecord {
   ProjectName: string;
@@ -79,15 +81,6 @@ export interface JournalOptions {
 
 const FILE = 'journal.jsonl';
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export class Journal {
   readonly projects = new Map<string, ProjectRecord>();
   readonly tasks = new Map<string, TaskRecord>();
@@ -96,6 +89,7 @@ export class Journal {
   private flushing: Promise<void> | undefined;
   private appended = 0;
   private closed = false;
+  private owner: LockOwner | undefined;
 
   private constructor(private readonly options: JournalOptions) {}
 
@@ -112,17 +106,17 @@ export class Journal {
     return join(this.options.dir, FILE);
   }
 
+  private get lockPath() {
+    return join(this.options.dir, 'lock');
+  }
+
   private async lock() {
-    const lockPath = join(this.options.dir, 'lock');
-    try {
-      const owner = Number((await readFile(lockPath, 'utf8')).trim());
-      if (owner && owner !== process.pid && isAlive(owner)) {
-        throw new Error(`The state directory ${this.options.dir} is in use by process ${owner}: set STILLFRAME_STATE_DIR to another directory.`);
-      }
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    await writeFile(lockPath, `${process.pid}\n`);
+    const { dir, log } = this.options;
+    this.owner = await acquireLock(
+      this.lockPath,
+      (owner) => new Error(`The state directory ${dir} is in use by process ${owner.pid}: set STILLFRAME_STATE_DIR to another directory.`),
+      { onStale: (path, owner) => log.warn('task journal: removed the lock of a process that is gone', { path, pid: owner.pid }) },
+    );
   }
 
   private apply(entry: Entry) {
@@ -278,6 +272,6 @@ export class Journal {
     this.closed = true;
     await this.handle?.close();
     this.handle = undefined;
-    await rm(join(this.options.dir, 'lock'), { force: true });
+    if (this.owner) await releaseLock(this.lockPath, this.owner);
   }
 }

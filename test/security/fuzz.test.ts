@@ -14,6 +14,7 @@ import type { AppEnv } from '../../src/http/context.js';
 import { silentLogger } from '../../src/log.js';
 import { parseSnapshotProcess } from '../../src/process/snapshot.js';
 import { fixture } from '../support/fixtures.js';
+import { parseErrorXml } from '../support/xml.js';
 import { fuzzImmRequest, fuzzObjectUrl, prng, validProcess } from './fuzz-gen.js';
 
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
@@ -60,6 +61,8 @@ async function expectWellFormed(res: Response, kind: 'xml' | 'json', context: st
   if (kind === 'xml') {
     expect(res.headers.get('content-type'), context).toBe('application/xml');
     expect(body, context).toMatch(/^<\?xml version="1.0" encoding="UTF-8"\?>\n<Error>\n {2}<Code>[A-Za-z.]+<\/Code>\n {2}<Message>[^<]*<\/Message>\n {2}<RequestId>[0-9A-F]{24}<\/RequestId>\n {2}<HostId>[^<]*<\/HostId>\n( {2}<EC>[\d-]+<\/EC>\n)?<\/Error>\n$/s);
+    // …and a strict XML 1.0 parser accepts it (no raw control character quoted from the request).
+    expect(() => parseErrorXml(body), `${context}: ${JSON.stringify(body)}`).not.toThrow();
   } else {
     const json = JSON.parse(body) as Record<string, unknown>;
     expect(typeof json.Code, context).toBe('string');

@@ -69,7 +69,8 @@ describe('webhook notifications', () => {
     await until(() => received.length === 2);
     const [first, second] = received as [Received, Received];
     expect(second.body).toBe(first.body);
-    expect(second.at - first.at).toBeGreaterThanOrEqual(45);
+    // The first retry waits between half and all of STILLFRAME_WEBHOOK_BACKOFF_MS (equal jitter).
+    expect(second.at - first.at).toBeGreaterThanOrEqual(20);
     expect(first.path).toBe('/hook');
     expect(first.headers['content-type']).toBe('application/json');
     expect(first.headers['x-stillframe-signature']).toBe(`sha256=${createHmac('sha256', SECRET).update(first.body).digest('hex')}`);
@@ -109,7 +110,7 @@ describe('webhook notifications', () => {
     const task = await server.run(snapshotRequest('oss://media/v.mp4', { Format: 'jpg', Number: 1, URI: 'oss://media/hook/b.jpg' }, notification('flaky-topic')));
     expect(task.Status).toBe('Succeeded');
     await until(() => received.length === 4);
-    // Backoff doubles: 50, 100, 200 ms.
+    // Backoff doubles, jittered: [25, 50], [50, 100], [100, 200] ms.
     const gaps = received.slice(1).map((r, i) => r.at - received[i]!.at);
     expect(gaps[2]!).toBeGreaterThan(gaps[0]!);
     await new Promise((r) => setTimeout(r, 300));

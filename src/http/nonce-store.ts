@@ -1,0 +1,56 @@
+// Where signed RPC requests' nonces are remembered, so a captured request is accepted once. The embedded
+// mode keeps them in process; with STILLFRAME_REDIS_URL every node shares one set in Redis (SET NX PX), so
+// a request replayed to another node of the fleet is refused too. A nonce is kept until the request's
+// signed timestamp leaves the skew window — after that the timestamp check refuses it anyway.
+import { Redis } from 'ioredis';
+import { errors } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export interface NonceStore {
+  /**
+   * Records `key` until `expiresAt` (ms since the epoch). Resolves false when it is already recorded (a
+   * replay); rejects with a 503 when the store cannot answer — the request is then refused, never let through.
+   */
+  claim(key: string, expiresAt: number, now: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** One process's nonces: a Map in arrival order, swept from the front; at most `maxEntries` kept. */
+export function createMemoryNonceStore(maxEntries = 200_000): NonceStore {
+  const seen = new Map<string, number>();
+  return {
+    async claim(key, expiresAt, now) {
+      for (const [k, until] of seen) {
+        if (until > now && seen.size < maxEntries) break;
+        seen.delete(k);
+      }
+      const until = seen.get(key);
+      if (until !== undefined && until > now) return false;
+      seen.delete(key);
+      seen.set(key, expiresAt);
+      return true;
+    },
+    async close() {},
+  };
+}
+
+/** Nonces shared by every node: `<prefix>:nonce:<AccessKeyId>:<nonce>`, set only if absent, expiring with the window. */
+export function createRedisNonceStore(options: { url: string; prefix: string; log: Logger }): NonceStore {
+  // Its own connection, opened on first use; few retries, so a Redis outage refuses requests quickly.
+  const redis = new Redis(options.url, { lazyConnect: true, maxRetriesPerRequest: 2 });
+  redis.on('error', (err: Error) => options.log.warn('redis error (nonce store)', { err: err.message }));
+  return {
+    async claim(key, expiresAt, now) {
+      let answer: string | null;
+      try {
+        answer = await redis.set(`${options.prefix}:nonce:${key}`, '1', 'PX', Math.max(1, Math.ceil(expiresAt - now)), 'NX');
+      } catch (err) {
+        throw errors.replayCheckUnavailable(err);
+      }
+      return answer === 'OK';
+    },
+    async close() {
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  };
+}
