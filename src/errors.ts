@@ -85,7 +85,22 @@ export const errors = {
   lengthRequired: () =>
     new AppError(411, 'MissingContentLength', 'An upload needs Content-Length or Transfer-Encoding: chunked.'),
   invalidDigest: () => new AppError(400, 'InvalidDigest', 'The Content-MD5 you specified did not match what we received.'),
+  /** A job's error as a capture worker reports it (src/media/protocol.ts JobError), rebuilt here. */
+  fromWorker: (error: { status: number; code: string; message: string }) => new AppError(error.status, error.code, error.message),
+  /** The origin answered a ranged read with the wrong number of bytes. */
+  shortRead: (got: number, wanted: number) => new AppError(502, 'BadGateway', `The origin returned ${got} bytes for a range of ${wanted}.`),
+  // OSS signatures (src/http/oss-auth.ts, src/http/access.ts).
+  ossDenied: (message: string) => new AppError(403, 'AccessDenied', message),
+  ossExpired: () => new AppError(403, 'AccessDenied', 'Request has expired.'),
+  ossSignatureMismatch: () =>
+    new AppError(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.'),
+  ossUnknownKey: () => new AppError(403, 'InvalidAccessKeyId', 'The OSS Access Key Id you provided does not exist in our records.'),
+  ossTimeSkewed: () => new AppError(403, 'RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.'),
   // IMM (RPC API) codes: the JSON renderer shows `code` and `message` as IMM does.
+  invalidVersion: (expected: string, received: unknown) => new AppError(400, 'InvalidVersion', `Expected Version ${expected} but received ${JSON.stringify(received)}.`),
+  actionNotFound: (action: string, known: readonly string[]) =>
+    new AppError(400, 'InvalidAction.NotFound', `The Action "${action}" is not supported: expected one of ${known.join(', ')}.`),
+  taskCanceled: () => new AppError(400, 'TaskCanceled', 'The task was canceled.'),
   /** `Missing<Leaf>` as IMM names it (MissingProjectName, MissingURI); the message carries the full path. */
   missingParam: (path: string) =>
     new AppError(400, `Missing${(path.split('.').pop() ?? path).replace(/\[\d+\]/g, '')}`, `The parameter ${path} is required.`),

@@ -5,7 +5,7 @@
 //   signed with a key (OSS V1/V4 on object URLs, the RPC signature on IMM actions);
 // - a key may use every bucket unless STILLFRAME_KEY_BUCKETS lists the buckets it may use.
 import { errors } from '../errors.js';
-import { parseRawQuery, signatureErrors, verifyOssSignature } from './oss-auth.js';
+import { parseRawQuery, verifyOssSignature } from './oss-auth.js';
 
 export type BucketAcl = 'private' | 'public-read';
 
@@ -59,8 +59,8 @@ export function createAccessControl(settings: AccessSettings): AccessControl {
       const allowed = mode === 'read' ? mayRead(principal, bucket) : mayWrite(principal, bucket);
       if (!allowed) {
         throw principal === undefined
-          ? signatureErrors.denied('You have no right to access this object because of bucket acl: sign the request.')
-          : signatureErrors.denied(`The AccessKeyId ${principal} may not ${mode} bucket "${bucket}".`);
+          ? errors.ossDenied('You have no right to access this object because of bucket acl: sign the request.')
+          : errors.ossDenied(`The AccessKeyId ${principal} may not ${mode} bucket "${bucket}".`);
       }
       return principal;
     },

@@ -191,11 +191,11 @@ export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => P
       const { action, version } = actionOf(params, c.req.raw.headers, verified);
       if (typeof action !== 'string' || !action) throw errors.missingParam('Action');
       if (version !== undefined && version !== IMM_VERSION) {
-        throw new AppError(400, 'InvalidVersion', `Expected Version ${IMM_VERSION} but received ${JSON.stringify(version)}.`);
+        throw errors.invalidVersion(IMM_VERSION, version);
       }
       const handler = Object.hasOwn(actions, action) ? actions[action] : undefined;
       if (!handler) {
-        throw new AppError(400, 'InvalidAction.NotFound', `The Action "${action}" is not supported: expected one of ${Object.keys(actions).join(', ')}.`);
+        throw errors.actionNotFound(action, Object.keys(actions));
       }
       // The signing AccessKeyId, whichever signature version: access rules apply to it alike.
       const result = await handler(params, verified?.accessKeyId);

@@ -7,7 +7,7 @@
 // compared in constant time; secrets and signatures are never logged or echoed.
 import { createHash, createHmac } from 'node:crypto';
 import { equalSecret } from '../core/equal-secret.js';
-import { AppError, errors } from '../errors.js';
+import { errors } from '../errors.js';
 
 /** Query parameters OSS V1 signs besides every `x-oss-*` one (OSS's sub-resource list). */
 const V1_SUBRESOURCES = new Set([
@@ -25,13 +25,6 @@ const SKEW_MS = 15 * 60 * 1000;
 /** OSS's longest V4 presigned validity: 7 days. */
 const MAX_V4_EXPIRES = 7 * 24 * 3600;
 
-export const signatureErrors = {
-  denied: (message: string) => new AppError(403, 'AccessDenied', message),
-  expired: () => new AppError(403, 'AccessDenied', 'Request has expired.'),
-  mismatch: () =>
-    new AppError(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.'),
-  unknownKey: () => new AppError(403, 'InvalidAccessKeyId', 'The OSS Access Key Id you provided does not exist in our records.'),
-};
 
 /** One query parameter as sent: decoded name, decoded value, or null when it had no `=`. */
 export interface QueryParam {
@@ -72,7 +65,7 @@ export interface SignedRequest {
 
 const single = (query: QueryParam[], name: string): string | undefined => {
   const found = query.filter((p) => p.name === name);
-  if (found.length > 1) throw signatureErrors.denied(`The parameter ${name} appears more than once.`);
+  if (found.length > 1) throw errors.ossDenied(`The parameter ${name} appears more than once.`);
   return found[0]?.value ?? undefined;
 };
 
@@ -125,7 +118,7 @@ interface V4Scope {
 function parseCredential(credential: string): V4Scope {
   const parts = credential.split('/');
   if (parts.length !== 5 || parts[4] !== 'aliyun_v4_request' || !parts[0] || !/^\d{8}$/.test(parts[1]!) || !parts[2] || !parts[3]) {
-    throw signatureErrors.denied('The credential is malformed: expected <AccessKeyId>/<yyyymmdd>/<region>/oss/aliyun_v4_request.');
+    throw errors.ossDenied('The credential is malformed: expected <AccessKeyId>/<yyyymmdd>/<region>/oss/aliyun_v4_request.');
   }
   return { accessKeyId: parts[0], date: parts[1]!, region: parts[2]!, product: parts[3]! };
 }
@@ -174,33 +167,33 @@ export function verifyOssSignature(req: SignedRequest, keys: Record<string, stri
   const authorization = req.headers.get('authorization');
   const secretOf = (id: string) => {
     const secret = Object.hasOwn(keys, id) ? keys[id] : undefined;
-    if (secret === undefined) throw signatureErrors.unknownKey();
+    if (secret === undefined) throw errors.ossUnknownKey();
     return secret;
   };
 
   // V4, query form.
   const v4Version = single(req.query, 'x-oss-signature-version');
   if (v4Version !== undefined) {
-    if (authorization) throw signatureErrors.denied('A request may carry a signature in the query or in the Authorization header, not both.');
-    if (v4Version !== 'OSS4-HMAC-SHA256') throw signatureErrors.denied(`Unsupported x-oss-signature-version "${v4Version}".`);
+    if (authorization) throw errors.ossDenied('A request may carry a signature in the query or in the Authorization header, not both.');
+    if (v4Version !== 'OSS4-HMAC-SHA256') throw errors.ossDenied(`Unsupported x-oss-signature-version "${v4Version}".`);
     const credential = single(req.query, 'x-oss-credential');
     const date = single(req.query, 'x-oss-date');
     const expires = single(req.query, 'x-oss-expires');
     const signature = single(req.query, 'x-oss-signature');
     if (!credential || !date || !expires || !signature) {
-      throw signatureErrors.denied('A V4 signed URL needs x-oss-credential, x-oss-date, x-oss-expires and x-oss-signature.');
+      throw errors.ossDenied('A V4 signed URL needs x-oss-credential, x-oss-date, x-oss-expires and x-oss-signature.');
     }
     const scope = parseCredential(credential);
     const at = parseV4Date(date);
-    if (!Number.isFinite(at) || date.slice(0, 8) !== scope.date) throw signatureErrors.denied('x-oss-date is malformed or does not match the credential scope.');
+    if (!Number.isFinite(at) || date.slice(0, 8) !== scope.date) throw errors.ossDenied('x-oss-date is malformed or does not match the credential scope.');
     if (!/^\d{1,7}$/.test(expires) || Number(expires) < 1 || Number(expires) > MAX_V4_EXPIRES) {
-      throw signatureErrors.denied(`x-oss-expires must be between 1 and ${MAX_V4_EXPIRES} seconds.`);
+      throw errors.ossDenied(`x-oss-expires must be between 1 and ${MAX_V4_EXPIRES} seconds.`);
     }
-    if (at - now > SKEW_MS) throw signatureErrors.denied('x-oss-date is in the future.');
+    if (at - now > SKEW_MS) throw errors.ossDenied('x-oss-date is in the future.');
     const secret = secretOf(scope.accessKeyId);
     const expected = v4Signature(secret, scope, date, v4CanonicalRequest(req, additional(single(req.query, 'x-oss-additional-headers')), true));
-    if (!equalSecret(expected, signature)) throw signatureErrors.mismatch();
-    if (now > at + Number(expires) * 1000) throw signatureErrors.expired();
+    if (!equalSecret(expected, signature)) throw errors.ossSignatureMismatch();
+    if (now > at + Number(expires) * 1000) throw errors.ossExpired();
     return scope.accessKeyId;
   }
 
@@ -209,13 +202,13 @@ export function verifyOssSignature(req: SignedRequest, keys: Record<string, stri
   const v1Signature = single(req.query, 'Signature');
   const v1Expires = single(req.query, 'Expires');
   if (v1Key !== undefined || v1Signature !== undefined) {
-    if (authorization) throw signatureErrors.denied('A request may carry a signature in the query or in the Authorization header, not both.');
-    if (!v1Key || !v1Signature || !v1Expires) throw signatureErrors.denied('A signed URL needs OSSAccessKeyId, Expires and Signature.');
-    if (!/^\d{1,12}$/.test(v1Expires)) throw signatureErrors.denied('Expires must be a Unix time in seconds.');
+    if (authorization) throw errors.ossDenied('A request may carry a signature in the query or in the Authorization header, not both.');
+    if (!v1Key || !v1Signature || !v1Expires) throw errors.ossDenied('A signed URL needs OSSAccessKeyId, Expires and Signature.');
+    if (!/^\d{1,12}$/.test(v1Expires)) throw errors.ossDenied('Expires must be a Unix time in seconds.');
     const secret = secretOf(v1Key);
     const expected = v1Sign(secret, v1StringToSign(req, v1Expires));
-    if (!equalSecret(expected, v1Signature)) throw signatureErrors.mismatch();
-    if (now > Number(v1Expires) * 1000) throw signatureErrors.expired();
+    if (!equalSecret(expected, v1Signature)) throw errors.ossSignatureMismatch();
+    if (now > Number(v1Expires) * 1000) throw errors.ossExpired();
     return v1Key;
   }
 
@@ -224,8 +217,8 @@ export function verifyOssSignature(req: SignedRequest, keys: Record<string, stri
   // Header forms: the request's date must be within 15 minutes of ours.
   const checkDate = (value: string | null, v4: boolean): string => {
     const at = value === null ? Number.NaN : v4 ? parseV4Date(value) : Date.parse(value);
-    if (value === null || !Number.isFinite(at)) throw signatureErrors.denied(v4 ? 'The x-oss-date header is missing or malformed.' : 'The Date header is missing or malformed.');
-    if (Math.abs(now - at) > SKEW_MS) throw new AppError(403, 'RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.');
+    if (value === null || !Number.isFinite(at)) throw errors.ossDenied(v4 ? 'The x-oss-date header is missing or malformed.' : 'The Date header is missing or malformed.');
+    if (Math.abs(now - at) > SKEW_MS) throw errors.ossTimeSkewed();
     return value;
   };
 
@@ -235,7 +228,7 @@ export function verifyOssSignature(req: SignedRequest, keys: Record<string, stri
     const dateLine = req.headers.get('x-oss-date') ?? req.headers.get('date');
     checkDate(dateLine, false);
     const expected = v1Sign(secretOf(id), v1StringToSign(req, dateLine!));
-    if (!equalSecret(expected, signature)) throw signatureErrors.mismatch();
+    if (!equalSecret(expected, signature)) throw errors.ossSignatureMismatch();
     return id;
   }
 
@@ -246,17 +239,17 @@ export function verifyOssSignature(req: SignedRequest, keys: Record<string, stri
       const eq = part.indexOf('=');
       if (eq > 0) fields[part.slice(0, eq).trim()] = part.slice(eq + 1).trim();
     }
-    if (!fields.Credential || !fields.Signature) throw signatureErrors.denied('The Authorization header needs Credential and Signature.');
+    if (!fields.Credential || !fields.Signature) throw errors.ossDenied('The Authorization header needs Credential and Signature.');
     const scope = parseCredential(fields.Credential);
     const date = checkDate(req.headers.get('x-oss-date'), true);
-    if (date.slice(0, 8) !== scope.date) throw signatureErrors.denied('x-oss-date does not match the credential scope.');
+    if (date.slice(0, 8) !== scope.date) throw errors.ossDenied('x-oss-date does not match the credential scope.');
     const secret = secretOf(scope.accessKeyId);
     const extra = additional(fields.AdditionalHeaders);
-    for (const h of extra) if (!req.headers.has(h)) throw signatureErrors.denied(`The additional header ${h} is not in the request.`);
+    for (const h of extra) if (!req.headers.has(h)) throw errors.ossDenied(`The additional header ${h} is not in the request.`);
     const expected = v4Signature(secret, scope, date, v4CanonicalRequest(req, extra, false));
-    if (!equalSecret(expected, fields.Signature)) throw signatureErrors.mismatch();
+    if (!equalSecret(expected, fields.Signature)) throw errors.ossSignatureMismatch();
     return scope.accessKeyId;
   }
 
-  throw signatureErrors.denied('The Authorization header is not an OSS signature (OSS or OSS4-HMAC-SHA256).');
+  throw errors.ossDenied('The Authorization header is not an OSS signature (OSS or OSS4-HMAC-SHA256).');
 }

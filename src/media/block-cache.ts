@@ -9,7 +9,7 @@
 //  - Fetches are retried when that is safe: the request is an idempotent ranged GET of a pinned version,
 //    and the failure is a network error or a 5xx (never a 4xx, a changed object or a timeout).
 import { LRUCache } from 'lru-cache';
-import { AppError } from '../errors.js';
+import { AppError, errors } from '../errors.js';
 
 export interface ObjectVersion {
   bucket: string;
@@ -83,7 +83,7 @@ export function createBlockCache(options: BlockCacheOptions): BlockCache {
         stats.originBytes += data.length;
         options.onFetch?.(data.length);
         if (data.length !== end - start + 1) {
-          throw new AppError(502, 'BadGateway', `The origin returned ${data.length} bytes for a range of ${end - start + 1}.`);
+          throw errors.shortRead(data.length, end - start + 1);
         }
         return data;
       } catch (err) {

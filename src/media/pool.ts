@@ -19,7 +19,7 @@ import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Metrics } from '../core/metrics.js';
-import { AbortedError, AppError, errors } from '../errors.js';
+import { AbortedError, errors } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ObjectStore } from '../source/store.js';
 import type { BlockCache } from './block-cache.js';
@@ -382,5 +382,5 @@ export function createWorkerPool(options: PoolOptions): WorkerPool {
 
 function jobError(error: { status: number; code: string; message: string }): Error {
   if (error.status === 499) return new AbortedError();
-  return new AppError(error.status, error.code, error.message);
+  return errors.fromWorker(error);
 }

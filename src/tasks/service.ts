@@ -228,7 +228,7 @@ export async function attemptTask(
       log.info('task interrupted by shutdown', { taskId: id });
       return { result: 'interrupted', progress };
     }
-    const appError = err instanceof AbortedError ? new AppError(400, 'TaskCanceled', 'The task was canceled.') : toAppError(err);
+    const appError = err instanceof AbortedError ? errors.taskCanceled() : toAppError(err);
     if (appError.status >= 500) log.error('task failed', { taskId: id, err: appError.cause ?? err });
     else log.info('task failed', { taskId: id, code: appError.code, message: appError.message });
     return { result: { Status: 'Failed', Code: appError.code, Message: appError.message }, progress };
