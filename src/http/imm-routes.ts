@@ -5,7 +5,7 @@
 import type { Context } from 'hono';
 import { AppError, errors, toAppError } from '../errors.js';
 import { projectName, parseCreateProject, parseGetTask, parseListProjects, parseListTasks, type Params } from '../process/imm-request.js';
-import type { TaskRecord } from '../tasks/journal.js';
+import type { TaskRecord } from '../tasks/records.js';
 import type { TaskService } from '../tasks/service.js';
 import type { AppEnv } from './context.js';
 import { createRpcVerifier, type Verified } from './imm-auth.js';

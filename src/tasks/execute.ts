@@ -13,7 +13,7 @@ import { outputUri, type ConvertTaskRequest, type Dimension, type SnapshotSpec, 
 import type { ObjectStore } from '../source/store.js';
 import { DhashSelector, HASH_THUMBNAIL, hashOfThumbnail } from './dhash.js';
 import { clipOf, framesAtTimes, keyframeOf, keyframesIn, sampleTimes, videoEndOf } from './frame-plan.js';
-import type { OutputRecord } from './journal.js';
+import type { OutputRecord } from './records.js';
 
 export interface ExecuteDeps {
   store: ObjectStore;
