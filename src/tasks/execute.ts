@@ -28,8 +28,8 @@ export interface ExecuteDeps {
 
 export interface TaskRun {
   taskId: string;
+  /** The accepted request (its createdAt gives the {t_*} variables). */
   request: ConvertTaskRequest;
-  createdAt: Date;
   /** URIs already written by an earlier, interrupted run. */
   done: ReadonlySet<string>;
   signal: AbortSignal;
@@ -125,7 +125,7 @@ export async function executeTask(deps: ExecuteDeps, run: TaskRun): Promise<void
     run.onProgress(total ? Math.min(99, Math.floor((completed * 100) / total)) : 99);
   };
   const targetOf = (plan: Plan, outputIndex: number) =>
-    outputUri(plan.snapshot, plan.opened.spec, { index: outputIndex, createdAt: run.createdAt, sourceModified: plan.opened.source.stat.lastModified, tags: request.tags });
+    outputUri(plan.snapshot, plan.opened.spec, { index: outputIndex, createdAt: request.createdAt, sourceModified: plan.opened.source.stat.lastModified, tags: request.tags });
 
   const write = async (plan: Plan, outputIndex: number, frame: ExtractedFrame) => {
     const target = targetOf(plan, outputIndex);

@@ -74,7 +74,7 @@ export interface TaskEnding {
 const newEventId = () => `${randomBytes(2).toString('hex').toUpperCase().slice(0, 3)}-${randomBytes(8).toString('base64url').slice(0, 11)}`;
 
 /** A new accepted task's record (Status Running, no outputs yet). */
-export function newTaskRecord(request: ConvertTaskRequest, createdAt: Date): TaskRecord {
+export function newTaskRecord(request: ConvertTaskRequest): TaskRecord {
   return {
     ProjectName: request.projectName,
     TaskId: `MediaConvert-${randomUUID()}`,
@@ -83,7 +83,7 @@ export function newTaskRecord(request: ConvertTaskRequest, createdAt: Date): Tas
     Status: 'Running',
     Code: '',
     Message: '',
-    CreateTime: createdAt.toISOString(),
+    CreateTime: request.createdAt.toISOString(),
     Progress: 0,
     ...(request.userData !== undefined && { UserData: request.userData }),
     Tags: request.tags,

@@ -1,6 +1,6 @@
 // The IMM task service, one for both backends (backend.ts: the embedded journal, or Redis + BullMQ):
-// projects; submission (validated, checked against the project, the sources and the output buckets,
-// then recorded durably before the TaskId is returned); the runs the backend's queue
+// projects; submission of a request the route has parsed (checked against the project, the sources and
+// the output buckets, then recorded durably before the TaskId is returned); the runs the backend's queue
 // hands over (the accepted request re-derived from its definition, executed by execute.ts); ending each
 // task exactly once (the backend's compare-and-set), then counting and notifying it; shutdown.
 // HTTP routes and the CLI only translate to it.
@@ -10,7 +10,6 @@ import { AbortedError, AppError, errors, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
   outputUri,
-  parseConvertTask,
   type ConvertTaskRequest,
   type CreateProjectRequest,
   type ListRequest,
@@ -52,8 +51,8 @@ export interface TaskService {
   deleteProject(name: string): Promise<void>;
   /** Creates the project if missing (sample setups). */
   ensureProject(name: string, description?: string): Promise<void>;
-  /** Validates, checks what needs I/O (project, sources, output buckets), records durably, queues. */
-  submit(params: Record<string, unknown>): Promise<TaskRecord>;
+  /** Checks what needs I/O (project, sources, output buckets), records durably, queues. */
+  submit(request: ConvertTaskRequest): Promise<TaskRecord>;
   getTask(projectName: string, taskId: string): Promise<TaskRecord>;
   listTasks(request: ListTasksRequest): Promise<{ tasks: TaskRecord[]; nextToken: string }>;
   /** Resolves when no task is queued or running (tests, CLI). */
@@ -80,7 +79,7 @@ async function bucketExists(outputStore: ObjectStore, bucket: string): Promise<b
 }
 
 /** The checks that need I/O, so that an accepted task can only fail for reasons found at run time. */
-async function validateResources(store: ObjectStore, outputStore: ObjectStore, request: ConvertTaskRequest, createdAt: Date) {
+async function validateResources(store: ObjectStore, outputStore: ObjectStore, request: ConvertTaskRequest) {
   for (const source of request.sources) {
     try {
       const stat = await store.stat(source.bucket, source.key);
@@ -93,6 +92,7 @@ async function validateResources(store: ObjectStore, outputStore: ObjectStore, r
   if (outputStore.readOnly) {
     throw errors.invalidArgument(`Targets: outputs cannot be written to ${outputStore.description}, which is read-only: set STILLFRAME_OUTPUT_STORAGE.`);
   }
+  const { createdAt } = request;
   const checked = new Set<string>();
   for (const source of request.sources) {
     for (const spec of request.snapshots) {
@@ -147,7 +147,6 @@ export async function createTaskService(deps: TaskServiceDeps, backend: TaskBack
         {
           taskId: id,
           request: acceptedRequest(task, deps.limits),
-          createdAt: new Date(task.CreateTime),
           done: new Set(task.Outputs.map((o) => o.URI)),
           signal,
           onProgress(percent) {
@@ -243,13 +242,11 @@ export async function createTaskService(deps: TaskServiceDeps, backend: TaskBack
       if (await backend.getProject(name)) return;
       await backend.createProject(newProjectRecord({ projectName: name, description, serviceRole: undefined, templateId: undefined, tags: {} }));
     },
-    async submit(params) {
+    async submit(request) {
       if (closed) throw errors.saturated(5);
-      const createdAt = new Date();
-      const request = parseConvertTask(params, deps.limits, createdAt);
       await requireProject(request.projectName);
-      await validateResources(store, outputStore, request, createdAt);
-      const task = newTaskRecord(request, createdAt);
+      await validateResources(store, outputStore, request);
+      const task = newTaskRecord(request);
       // Durable before the TaskId leaves the server: an accepted task survives any crash after this.
       await backend.addTask(task);
       log.info('task accepted', { taskId: task.TaskId, project: task.ProjectName, sources: request.sources.length, snapshots: request.snapshots.length });
