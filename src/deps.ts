@@ -11,8 +11,9 @@ import { createMemoryNonceStore, createRedisNonceStore, type NonceStore } from '
 import { createWorkerPool, type WorkerPool } from './media/pool.js';
 import { openStore, outputStoreOf, rangeFetcher } from './source/open-store.js';
 import type { ObjectStore } from './source/store.js';
-import { createRedisTaskService } from './tasks/redis-service.js';
-import { createTaskService, type TaskService, type TaskServiceDeps } from './tasks/service.js';
+import { createJournalBackend } from './tasks/journal-backend.js';
+import { createRedisBackend } from './tasks/redis-backend.js';
+import { createTaskService, type TaskService } from './tasks/service.js';
 
 export interface Deps {
   config: Config;
@@ -101,24 +102,24 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     limits: { maxSourceBytes: config.limits.maxSourceBytes },
     timeoutMs: { snapshot: engine.timeoutMs, task: config.tasks.timeoutMs },
   });
-  const taskDeps: TaskServiceDeps = {
-    store,
-    outputStore,
-    capture,
-    limiter,
-    metrics,
-    log,
-    limits: { maxOutputDimension: config.limits.maxOutputDimension, maxFramesPerTask: config.tasks.maxFramesPerTask },
-    stateDir: config.tasks.stateDir,
-    concurrency: config.tasks.concurrency,
-    retentionDays: config.tasks.retentionDays,
-    webhooks: config.webhooks,
-  };
   // Scale-out: with a Redis URL, records and the queue are shared by every node (README "Scale-out").
   const { scale } = config;
-  const tasks = scale.redisUrl
-    ? await createRedisTaskService(taskDeps, { url: scale.redisUrl, role: scale.role, lockMs: scale.lockMs, prefix: scale.redisPrefix })
-    : await createTaskService(taskDeps);
+  const { stateDir, concurrency, retentionDays } = config.tasks;
+  const taskBackend = scale.redisUrl
+    ? await createRedisBackend({ url: scale.redisUrl, role: scale.role, lockMs: scale.lockMs, prefix: scale.redisPrefix, concurrency, retentionDays, log })
+    : await createJournalBackend({ dir: stateDir, concurrency, retentionDays, log });
+  const tasks = await createTaskService(
+    {
+      store,
+      outputStore,
+      capture,
+      metrics,
+      log,
+      limits: { maxOutputDimension: config.limits.maxOutputDimension, maxFramesPerTask: config.tasks.maxFramesPerTask },
+      webhooks: config.webhooks,
+    },
+    taskBackend,
+  );
   // A captured signed request must not replay on another node: nonces go where the tasks are shared.
   const nonces = scale.redisUrl ? createRedisNonceStore({ url: scale.redisUrl, prefix: scale.redisPrefix, log }) : createMemoryNonceStore();
   // The spec's sample requests name this project: with sample media on, they work as written.

@@ -4,14 +4,24 @@
 // are IMM's JSON error body.
 import type { Context } from 'hono';
 import { AppError, errors, toAppError } from '../errors.js';
-import { projectName, parseCreateProject, parseGetTask, parseListProjects, parseListTasks, type Params } from '../process/imm-request.js';
-import type { TaskRecord } from '../tasks/journal.js';
+import {
+  outputUri,
+  parseConvertTask,
+  parseCreateProject,
+  parseGetTask,
+  parseListProjects,
+  parseListTasks,
+  projectName,
+  type ConvertTaskRequest,
+  type Params,
+  type RequestLimits,
+} from '../process/imm-request.js';
+import { acceptedRequest, type TaskRecord } from '../tasks/records.js';
 import type { TaskService } from '../tasks/service.js';
 import type { AppEnv } from './context.js';
 import { createRpcVerifier, type Verified } from './imm-auth.js';
 import type { NonceStore } from './nonce-store.js';
 import { checkTaskBuckets, type AccessControl } from './access.js';
-import { outputUri, parseConvertTask, type RequestLimits } from '../process/imm-request.js';
 
 export const IMM_VERSION = '2020-09-30';
 
@@ -23,13 +33,13 @@ export interface ImmRoutesDeps {
   nonces: NonceStore;
   /** Bucket permissions of the signing key for task sources and outputs (open when no keys exist). */
   access: AccessControl;
-  /** The task parser's limits (the service's), so a request refused here gets the service's message. */
+  /** The task parser's limits: a CreateMediaConvertTask request is parsed and validated here, once. */
   limits: RequestLimits;
 }
 
-/** Which buckets a CreateMediaConvertTask request (or a stored task's Definition) reads and writes. */
-function taskBuckets(params: Params, limits: RequestLimits, createdAt = new Date()) {
-  const request = parseConvertTask(params, limits, createdAt);
+/** Which buckets a CreateMediaConvertTask request (or a stored task's) reads and writes. */
+function taskBuckets(request: ConvertTaskRequest) {
+  const { createdAt } = request;
   const sources = request.sources.map((s) => ({ field: `${s.field}.URI`, bucket: s.bucket }));
   const outputs: { field: string; bucket: string }[] = [];
   for (const source of request.sources) {
@@ -139,7 +149,7 @@ export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => P
   /** A key limited to some buckets sees only the tasks it could have submitted itself. */
   const visibleTo = (principal: string | undefined, task: TaskRecord) => {
     if (!restricted(principal)) return true;
-    const { sources, outputs } = taskBuckets(task.Definition, deps.limits, new Date(task.CreateTime));
+    const { sources, outputs } = taskBuckets(acceptedRequest(task, deps.limits));
     return sources.every((s) => access.mayRead(principal, s.bucket)) && outputs.every((o) => access.mayWrite(principal, o.bucket));
   };
 
@@ -159,11 +169,14 @@ export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => P
       return {};
     },
     async CreateMediaConvertTask(params, principal) {
+      // The one parse of the request: the service checks and records its result; runs re-derive it from
+      // the recorded definition with this same parser (acceptedRequest).
+      const request = parseConvertTask(params, deps.limits, new Date());
       if (access.enabled) {
-        const { sources, outputs } = taskBuckets(params, deps.limits);
+        const { sources, outputs } = taskBuckets(request);
         checkTaskBuckets(access, principal, sources, outputs);
       }
-      const task = await tasks.submit(params);
+      const task = await tasks.submit(request);
       return { TaskId: task.TaskId, EventId: task.EventId };
     },
     async GetTask(params, principal) {

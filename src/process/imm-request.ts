@@ -65,7 +65,12 @@ export interface ConvertTaskRequest {
   topic: string | undefined;
   userData: string | undefined;
   tags: Record<string, string>;
-  /** The request as given (objects parsed), echoed by GetTask's TaskRequestDefinition. */
+  /** The task's creation time: its {t_*} template variables, and the time its names were checked at. */
+  createdAt: Date;
+  /**
+   * The request as given (objects parsed), echoed by GetTask's TaskRequestDefinition: what a task
+   * stores to run again, through this parser (src/tasks/records.ts, acceptedRequest).
+   */
   definition: Record<string, unknown>;
 }
 
@@ -383,8 +388,7 @@ function parseTargets(value: unknown, limits: RequestLimits, tags: Record<string
   return snapshots;
 }
 
-function parseNotification(params: Params): string | undefined {
-  const raw = jsonParam(params, 'Notification');
+function parseNotification(raw: unknown): string | undefined {
   if (raw === undefined || raw === null) return undefined;
   if (!isObject(raw)) throw badValue('Notification', 'a JSON object', raw);
   for (const kind of ['MNS', 'RocketMQ'] as const) {
@@ -427,9 +431,13 @@ export function outputUri(
 export function parseConvertTask(params: Params, limits: RequestLimits, createdAt: Date): ConvertTaskRequest {
   const project = projectName(params);
   const tags = parseTags(params);
-  const sources = arrayOf(jsonParam(params, 'Sources'), 'Sources', MAX_SOURCES).map((s, i) => parseSource(s, `Sources[${i}]`));
-  const snapshots = parseTargets(jsonParam(params, 'Targets'), limits, tags);
-  const topic = parseNotification(params);
+  // Each JSON parameter is decoded once: the values validated are the values stored in the definition.
+  const sourcesJson = jsonParam(params, 'Sources');
+  const sources = arrayOf(sourcesJson, 'Sources', MAX_SOURCES).map((s, i) => parseSource(s, `Sources[${i}]`));
+  const targetsJson = jsonParam(params, 'Targets');
+  const snapshots = parseTargets(targetsJson, limits, tags);
+  const notification = jsonParam(params, 'Notification');
+  const topic = parseNotification(notification);
   const userData = text(params.UserData, 'UserData', { max: MAX_USER_DATA });
 
   // Known frame counts must fit the per-task cap now; open-ended ones (Number 0) are checked once the
@@ -461,10 +469,9 @@ export function parseConvertTask(params: Params, limits: RequestLimits, createdA
     }
   }
 
-  const definition: Record<string, unknown> = { ProjectName: project, Sources: jsonParam(params, 'Sources'), Targets: jsonParam(params, 'Targets') };
-  const notification = jsonParam(params, 'Notification');
+  const definition: Record<string, unknown> = { ProjectName: project, Sources: sourcesJson, Targets: targetsJson };
   if (notification !== undefined) definition.Notification = notification;
   if (userData !== undefined) definition.UserData = userData;
   if (Object.keys(tags).length) definition.Tags = tags;
-  return { projectName: project, sources, snapshots, topic, userData, tags, definition };
+  return { projectName: project, sources, snapshots, topic, userData, tags, createdAt, definition };
 }

@@ -10,56 +10,8 @@ import { constants } from 'node:fs';
 import { mkdir, open, readFile, rename, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
-import type { TaskStatus } from '../process/imm-request.js';
+import type { OutputRecord, ProjectRecord, TaskRecord } from './records.js';
 import { acquireLock, releaseLock, type LockOwner } from './state-lock.js';
-
-export interface ProjectRecord {
-  ProjectName: string;
-  Description?: string;
-  ServiceRole?: string;
-  TemplateId?: string;
-  Tags: Record<string, string>;
-  CreateTime: string;
-  UpdateTime: string;
-}
-
-export interface OutputRecord {
-  URI: string;
-  /** The {index} of this output within its snapshot spec and source. */
-  Index: number;
-  /** Which source and which snapshot spec (flattened over Targets) produced it. */
-  SourceIndex: number;
-  SnapshotIndex: number;
-  /** Presentation time of the frame, ms from the stream's first frame. */
-  TimeMs: number;
-  Width: number;
-  Height: number;
-  Size: number;
-}
-
-export interface TaskRecord {
-  ProjectName: string;
-  TaskId: string;
-  TaskType: 'MediaConvert';
-  EventId: string;
-  Status: TaskStatus;
-  Code: string;
-  Message: string;
-  CreateTime: string;
-  StartTime?: string;
-  EndTime?: string;
-  Progress: number;
-  UserData?: string;
-  Tags: Record<string, string>;
-  /** The request as submitted (parsed JSON): re-parsed when the task (re)runs. */
-  Definition: Record<string, unknown>;
-  Topic?: string;
-  Outputs: OutputRecord[];
-  /** The completion notification was delivered (or given up on). */
-  Notified: boolean;
-  /** Runs started (> 1 after a restart interrupted one). */
-  Attempts: number;
-}
 
 export type TaskPatch = Partial<Pick<TaskRecord, 'Status' | 'Code' | 'Message' | 'StartTime' | 'EndTime' | 'Progress' | 'Notified' | 'Attempts' | 'Outputs'>>;
 

@@ -11,7 +11,8 @@ import { indexOf } from '../../src/media/engine/extract.js';
 import { parseConvertTask } from '../../src/process/imm-request.js';
 import { DhashSelector, hammingDistance } from '../../src/tasks/dhash.js';
 import { clipOf, frameAtOrBefore, keyframeOf, keyframesIn, sampleTimes } from '../../src/tasks/frame-plan.js';
-import { Journal, type TaskRecord } from '../../src/tasks/journal.js';
+import { Journal } from '../../src/tasks/journal.js';
+import type { TaskRecord } from '../../src/tasks/records.js';
 
 const deferred = () => {
   let resolve!: () => void;
