@@ -94,15 +94,40 @@ export interface CpuReading {
   seconds: number;
 }
 
+/** This process and all its descendants (server, capture workers, nginx and its workers, CLI runs). */
+export function ourProcesses(): number[] {
+  const parentOf = new Map<number, number>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      parentOf.set(Number(entry), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const ours = new Set([process.pid]);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, parent] of parentOf) {
+      if (!ours.has(pid) && ours.has(parent)) {
+        ours.add(pid);
+        grew = true;
+      }
+    }
+  }
+  return [...ours];
+}
+
 /**
- * Measures how busy the machine was between start and stop, and how much of it was not us: `pids()`
- * names our long-lived processes (server, workers); the bench process counts itself and its reaped
- * children (CLI runs) through cutime/cstime.
+ * Measures how busy the machine was between start and stop, and how much of it was not us: our
+ * processes are this one and its descendants (plus `pids()`); processes that ended meanwhile count
+ * through their parent's cutime/cstime once reaped.
  */
-export function cpuMeter(pids: () => number[]): { stop(): CpuReading } {
+export function cpuMeter(pids: () => number[] = () => []): { stop(): CpuReading } {
   const hz = 100; // USER_HZ on Linux
   const cores = availableParallelism();
-  const list = () => [...new Set([process.pid, ...pids()])];
+  const list = () => [...new Set([...ourProcesses(), ...pids()])];
   const start = machineTicks();
   const started = performance.now();
   const before = new Map(list().map((p) => [p, procTicks(p) ?? 0]));

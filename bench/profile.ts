@@ -10,8 +10,10 @@
 //      RGB at all); the pixel difference of each alternative to the current output is shown;
 //   4. the same for a w_320 thumbnail.
 // Medians of ROUNDS after a warm-up; progress on stderr; tables on stdout and in bench/profile-results.md.
+import { execFileSync } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   AV_BUFFERSRC_FLAG_KEEP_REF,
   AV_CODEC_ID_MJPEG,
@@ -187,6 +189,24 @@ async function main() {
     }
   }
 
+  // Memory an open source holds (measured in fresh child processes: see memoryChild), with glibc's
+  // default malloc and with a fixed mmap threshold (large blocks are returned to the system on free).
+  const memoryRows: string[][] = [];
+  for (const env of [{}, { MALLOC_MMAP_THRESHOLD_: '131072' }]) {
+    const out = execFileSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), '--memory', long.path], { encoding: 'utf8', env: { ...process.env, ...env } });
+    for (const r of JSON.parse(out) as { threads: number; n: number; held: number; flushed: number; closed: number }[]) {
+      memoryRows.push([
+        Object.keys(env).length ? 'MALLOC_MMAP_THRESHOLD_=131072' : 'default',
+        r.threads === 0 ? '0 (auto, the default)' : String(r.threads),
+        String(r.n),
+        fmt(r.held / 2 ** 20, 1),
+        fmt(r.flushed / 2 ** 20, 1),
+        fmt(r.closed / 2 ** 20, 1),
+      ]);
+    }
+    progress(`memory per open source measured (${Object.keys(env).length ? 'mmap threshold fixed' : 'default malloc'})`);
+  }
+
   // 3/4. render: one decoded mid-GOP frame, full size and w_320.
   const source = OpenSource.open(ref(long.path, refs++), settings(0));
   const located = frameAt(source, 20_000, 'exact');
@@ -259,6 +279,10 @@ async function main() {
     '',
     table(['media', 'decoder threads', 'frames from the keyframe to t (median)', 'frames decoded (median; non-reference frames before t skipped)', 'ms (median)', 'ms per frame from the keyframe'], decodeRows),
     '',
+    '## Memory an open source keeps (a worker keeps up to STILLFRAME_WORKER_OPEN_SOURCES = 16 open)',
+    '',
+    table(['glibc malloc', 'decoder threads', 'sources opened (one mid-GOP frame decoded in each)', 'RSS per open source, MiB', '… after flushing each decoder', '… after closing them all (kept by the allocator)'], memoryRows),
+    '',
     '## Render one decoded frame to JPEG',
     '',
     table(['output', 'how', 'convert ms', 'encode ms', 'total ms', 'JPEG size', 'mean |Δ| per channel vs now (0–255)'], renderRows),
@@ -269,7 +293,37 @@ async function main() {
   progress(`wrote ${join(BENCH_DIR, 'profile-results.md')}`);
 }
 
-main().then(
+/** `--memory FILE`: opens sources of FILE in this fresh process and prints RSS per source as JSON. */
+async function memoryChild(path: string) {
+  const rss = () => process.memoryUsage.rss();
+  const settle = () => new Promise((r) => setTimeout(r, 100));
+  const rows = [];
+  let refs = 0;
+  for (const threads of [0, 1]) {
+    const n = 8;
+    const settings = { decodeThreads: threads, tonemap: 'mobius' as const, maxSourcePixels: 7680 * 4320, maxSourceDurationSeconds: 43200 };
+    await settle();
+    const before = rss();
+    const open: OpenSource[] = [];
+    for (let i = 0; i < n; i++) {
+      const s = OpenSource.open({ kind: 'file', id: `memory-${refs++}`, path, size: 0 }, settings);
+      frameAt(s, 20_000 + i * 100, 'exact').frame.free();
+      open.push(s);
+    }
+    await settle();
+    const held = rss();
+    for (const s of open) s.decoder.flushBuffers();
+    await settle();
+    const flushed = rss();
+    for (const s of open) s.close();
+    await settle();
+    const closed = rss();
+    rows.push({ threads, n, held: (held - before) / n, flushed: (flushed - before) / n, closed: (closed - before) / n });
+  }
+  process.stdout.write(JSON.stringify(rows));
+}
+
+(process.argv[2] === '--memory' ? memoryChild(process.argv[3]!) : main()).then(
   () => process.exit(0),
   (err: unknown) => {
     process.stderr.write(`[bench:profile] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
