@@ -576,8 +576,8 @@ async function main(): Promise<void> {
     const section1 = table(
       ['cold request (result-cache miss), full-size 1280x720 JPEG', 'stillframe ms (median / p90)', `baseline: ${baseline.name} CLI \`ffmpeg -ss T -i FILE -frames:v 1 out.jpg\` ms (median / p90)`, 'ratio of medians', 'median of per-t paired ratios', 'right frame', 'target'],
       [
-        row('(a) exact, demuxer warm (object already opened by a worker), distinct t', cold.warm, '≤ 0.70× (moonshot 0.60×)', warmRatio, paired(cold.warm), warmRatio <= 0.7),
-        row('(b) exact, first request on a never-seen object (open + probe + decode)', cold.fresh, '≤ 0.85×', freshRatio, paired(cold.fresh), freshRatio <= 0.85),
+        row('(a) exact, demuxer warm (object already opened by a worker), distinct t', cold.warm, `paired ≤ 0.70× (moonshot 0.60×${paired(cold.warm) <= 0.6 ? ' ✅' : ' not reached'})`, warmRatio, paired(cold.warm), paired(cold.warm) <= 0.7),
+        row('(b) exact, first request on a never-seen object (open + probe + decode)', cold.fresh, 'paired ≤ 0.85×', freshRatio, paired(cold.fresh), paired(cold.fresh) <= 0.85),
       ],
     );
     const cliRows = clis.map((c) => [
@@ -600,7 +600,7 @@ async function main(): Promise<void> {
           ratioText(shortRatio),
           ratioText(median(sm.warm.map((w, i) => w / sm.cli[shortBase.name]![i]!))),
           sm.wrong ? `❌ ${sm.wrong} wrong` : '✅ all',
-          `≤ 0.70×${mark(shortRatio <= 0.7)} (not the issue's file; CPU: ${cpuText(shortMeasured.cpu)})`,
+          `paired ≤ 0.70×${mark(median(sm.warm.map((w, i) => w / sm.cli[shortBase.name]![i]!)) <= 0.7)} (not the issue's file; CPU: ${cpuText(shortMeasured.cpu)})`,
         ],
       ],
     );
@@ -651,7 +651,7 @@ async function main(): Promise<void> {
           ratioText(fastRatio),
           ratioText(median(cold.fast.map((s, i) => s.ms / cold.warm[i]!.ms))),
           frameCheck(cold.fast),
-          `≤ 0.5×${mark(fastRatio <= 0.5)}`,
+          `paired ≤ 0.5×${mark(median(cold.fast.map((s, i) => s.ms / cold.warm[i]!.ms)) <= 0.5)}`,
         ],
       ],
     );
@@ -780,7 +780,7 @@ async function main(): Promise<void> {
       '',
       section1,
       '',
-      `Each t ran the CLIs and the three stillframe requests back to back, in alternating order (A B A B, reversed every other t); "paired" = the median over t of stillframe ÷ baseline at the same t. ` +
+      `Each t ran the CLIs and the three stillframe requests back to back, in alternating order (A B A B, reversed every other t); "paired" = the median over t of stillframe ÷ baseline at the same t — the targets are judged on it, as drift and other work on the shared cores hit both sides of a pair alike. ` +
         `CPU during the section (attempt ${coldMeasured.attempts} of at most ${ATTEMPTS}; repeated while others used > ${MAX_OTHERS} cores): ${cpuText(coldMeasured.cpu)}.`,
       '',
       cliTable,
