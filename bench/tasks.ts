@@ -37,7 +37,9 @@ import {
   table,
 } from './lib.js';
 
+// Runs per case: more for the two cases with a target (the cores are shared: the pairs need numbers).
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
+const REPEAT_TARGET = Number(process.env.BENCH_REPEAT_TARGET ?? 5);
 const progress = progressFor('bench:tasks');
 
 async function rpc(url: string, action: string, params: Record<string, unknown>) {
@@ -171,14 +173,15 @@ async function main() {
       const tasks: TaskRun[] = [];
       const cliRuns: Record<string, Run[]> = Object.fromEntries(clis.map((c) => [c.name, []]));
       const meter = cpuMeter(server.pids);
-      for (let i = 0; i < REPEAT; i++) {
+      const repeat = k.target ? REPEAT_TARGET : REPEAT;
+      for (let i = 0; i < repeat; i++) {
         const steps: (() => Promise<void>)[] = [
           async () => void cliRuns[clis[0]!.name]!.push(await runCli(clis[0]!, k)),
           async () => void tasks.push(await timeTask(k.snapshot)),
           async () => void (clis[1] && cliRuns[clis[1].name]!.push(await runCli(clis[1], k))),
         ];
         for (const step of i % 2 ? steps.reverse() : steps) await step();
-        progress(`${k.name}: run ${i + 1}/${REPEAT}: task ${fmt(tasks.at(-1)!.ms)} ms, ${clis.map((c) => `${c.name} ${fmt(cliRuns[c.name]!.at(-1)!.ms)} ms`).join(', ')}; load ${loadText()}`);
+        progress(`${k.name}: run ${i + 1}/${repeat}: task ${fmt(tasks.at(-1)!.ms)} ms, ${clis.map((c) => `${c.name} ${fmt(cliRuns[c.name]!.at(-1)!.ms)} ms`).join(', ')}; load ${loadText()}`);
       }
       const cpu = meter.stop();
       const taskMs = median(tasks.map((t) => t.ms));
@@ -236,7 +239,7 @@ async function main() {
     `- Machine: ${machine}`,
     `- CLIs: ${clis.map(cliText).join('; ')}`,
     `- Media: ${media.describe}`,
-    `- Task time = CreateMediaConvertTask → GetTask Succeeded (open, probe and index the source, plan, decode, render JPEG, atomic writes), polled every 10 ms; a fresh object name per task. CLI = one single-pass run \`ffmpeg -v error -i FILE <filters> -q:v 3 DIR/%d.jpg\`. Median of ${REPEAT}, interleaved.`,
+    `- Task time = CreateMediaConvertTask → GetTask Succeeded (open, probe and index the source, plan, decode, render JPEG, atomic writes), polled every 10 ms; a fresh object name per task. CLI = one single-pass run \`ffmpeg -v error -i FILE <filters> -q:v 3 DIR/%d.jpg\`. Median of ${REPEAT_TARGET} runs for the cases with a target, ${REPEAT} for the others, interleaved.`,
     '',
     table(['task', 'frames out', 'task ms', ...clis.map((c) => `${c.name} CLI ms`), 'CLI filter', 'task / fastest CLI', 'median of paired ratios', 'sparse', 'target'], rows),
     '',
