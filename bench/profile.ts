@@ -36,7 +36,7 @@ import { OpenSource } from '../src/media/engine/source.js';
 import { BENCH_DIR, benchMedia, cpuMeter, cpuText, fmt, loadText, machineLine, median, progressFor, table } from './lib.js';
 
 const progress = progressFor('bench:profile');
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const QUALITY = { jpeg: 85, webp: 80, avif: 55 };
 
 // As in a capture worker (src/media/engine/worker.ts).
@@ -182,7 +182,7 @@ async function main() {
         threads === 0 ? '0 (auto, the default)' : String(threads),
         fmt(median(fromKey)),
         fmt(median(decoded)),
-        fmt(median(ms), 1),
+        `${fmt(median(ms), 1)} (${fmt(Math.min(...ms), 1)})`,
         fmt(median(perFrame), 2),
       ]);
       progress(`decode ${media.name} threads ${threads}: median ${fmt(median(ms), 1)} ms, ${fmt(median(decoded))} frames decoded`);
@@ -252,13 +252,15 @@ async function main() {
     yuvj.free();
     mjpeg.free();
     const m = (k: string) => median(samples[k]!);
+    const lo = (k: string) => Math.min(...samples[k]!);
+    const both = (a: string, b?: string) => (b ? `${fmt(m(a) + m(b), 1)} (${fmt(lo(a) + lo(b), 1)})` : `${fmt(m(a), 1)} (${fmt(lo(a), 1)})`);
     const size = (k: string) => `${fmt(outputs[k]!.length / 1024, 0)} KiB`;
     const label = width === 1280 ? '1280x720 (full size)' : `${w}x${h} (w_320)`;
     renderRows.push(
-      [label, 'now: converter chain (bicubic+accurate_rnd+full_chroma_int → rgb24) + sharp JPEG q85 (Huffman optimisation on)', fmt(m('convert'), 1), fmt(m('sharp'), 1), fmt(m('convert') + m('sharp'), 1), size('current'), '0 (reference)'],
-      [label, 'same RGB, sharp JPEG q85 without Huffman optimisation', fmt(m('convert'), 1), fmt(m('sharpNoOpt'), 1), fmt(m('convert') + m('sharpNoOpt'), 1), size('noOpt'), fmt(await meanDiff(outputs.current!, outputs.noOpt!), 2)],
-      [label, 'plain bicubic swscale → rgb24 + sharp JPEG q85', fmt(m('plain'), 1), fmt(m('sharpPlain'), 1), fmt(m('plain') + m('sharpPlain'), 1), size('plain'), fmt(await meanDiff(outputs.current!, outputs.plain!), 2)],
-      [label, 'no RGB: swscale to full-range yuvj420p + FFmpeg mjpeg -q:v 3 (the CLI\'s path)', fmt(m('yuvj'), 1), fmt(m('mjpeg'), 1), fmt(m('yuvj') + m('mjpeg'), 1), size('mjpeg'), fmt(await meanDiff(outputs.current!, outputs.mjpeg!), 2)],
+      [label, 'now: converter chain (bicubic+accurate_rnd+full_chroma_int → rgb24) + sharp JPEG q85 (Huffman optimisation on)', both('convert'), both('sharp'), both('convert', 'sharp'), size('current'), '0 (reference)'],
+      [label, 'same RGB, sharp JPEG q85 without Huffman optimisation', both('convert'), both('sharpNoOpt'), both('convert', 'sharpNoOpt'), size('noOpt'), fmt(await meanDiff(outputs.current!, outputs.noOpt!), 2)],
+      [label, 'plain bicubic swscale → rgb24 + sharp JPEG q85', both('plain'), both('sharpPlain'), both('plain', 'sharpPlain'), size('plain'), fmt(await meanDiff(outputs.current!, outputs.plain!), 2)],
+      [label, "no RGB: swscale to full-range yuvj420p + FFmpeg mjpeg -q:v 3 (the CLI's path)", both('yuvj'), both('mjpeg'), both('yuvj', 'mjpeg'), size('mjpeg'), fmt(await meanDiff(outputs.current!, outputs.mjpeg!), 2)],
     );
     progress(`render ${label}: now ${fmt(m('convert'), 1)} + ${fmt(m('sharp'), 1)} ms`);
   }
@@ -270,14 +272,14 @@ async function main() {
     '# Engine profile (npm run bench:profile)',
     '',
     `- Machine: ${machine}`,
-    `- In this process, synchronously, the engine's own modules (OpenSource, frameAt, Converter, renderPicture) as a capture worker runs them; sharp concurrency 1, no cache. Medians of ${ROUNDS}.`,
+    `- In this process, synchronously, the engine's own modules (OpenSource, frameAt, Converter, renderPicture) as a capture worker runs them; sharp concurrency 1, no cache. Medians of ${ROUNDS}, and the minimum (the cost with the least interference from other work on the shared cores).`,
     `- CPU during the profile: ${cpuText(cpu)}; load average at the end ${loadText()}`,
     '',
     `Open of a never-seen object (${long.name}: demuxer, stream info, decoder): ${fmt(median(opens), 1)} ms.`,
     '',
     '## Seek + decode to a mid-GOP frame (frameAt exact)',
     '',
-    table(['media', 'decoder threads', 'frames from the keyframe to t (median)', 'frames decoded (median; non-reference frames before t skipped)', 'ms (median)', 'ms per frame from the keyframe'], decodeRows),
+    table(['media', 'decoder threads', 'frames from the keyframe to t (median)', 'frames decoded (median; non-reference frames before t skipped)', 'ms, median (min)', 'ms per frame from the keyframe (median)'], decodeRows),
     '',
     '## Memory an open source keeps (a worker keeps up to STILLFRAME_WORKER_OPEN_SOURCES = 16 open)',
     '',
@@ -285,7 +287,7 @@ async function main() {
     '',
     '## Render one decoded frame to JPEG',
     '',
-    table(['output', 'how', 'convert ms', 'encode ms', 'total ms', 'JPEG size', 'mean |Δ| per channel vs now (0–255)'], renderRows),
+    table(['output', 'how', 'convert ms, median (min)', 'encode ms, median (min)', 'total ms, median (min)', 'JPEG size', 'mean |Δ| per channel vs now (0–255)'], renderRows),
     '',
   ].join('\n');
   process.stdout.write(`\n${report}`);
