@@ -31,9 +31,10 @@ import {
 import sharp from 'sharp';
 import { planGeometry } from '../src/image/geometry.js';
 import { renderPicture } from '../src/image/render.js';
+import { extractFrames, scanIndex } from '../src/media/engine/extract.js';
 import { frameAt } from '../src/media/engine/frame-at.js';
 import { OpenSource } from '../src/media/engine/source.js';
-import { BENCH_DIR, benchMedia, cpuMeter, cpuText, fmt, loadText, machineLine, median, progressFor, table } from './lib.js';
+import { BENCH_DIR, benchMedia, cpuMeter, cpuText, findClis, fmt, loadText, machineLine, median, passthrough, progressFor, runTimed, table } from './lib.js';
 
 const progress = progressFor('bench:profile');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
@@ -266,6 +267,68 @@ async function main() {
   }
   frame.free();
   source.close();
+
+  // 5. The dense task (Interval 1 on the 2 s GOP file: frames 0, 30, …, 1770) as the worker walks it,
+  // with the render the worker does, without any render, and with the cheaper conversion — against the
+  // CLI decoding everything (to null) and writing the 60 JPEGs, interleaved.
+  const walkRows: string[][] = [];
+  {
+    const clis = await findClis(progress);
+    const cli = clis.reduce((a, b) => (a.startMs < b.startMs ? a : b));
+    const walkSource = OpenSource.open(ref(short.path, refs++), settings(0));
+    const index = scanIndex(walkSource, undefined);
+    const wanted = index.pts
+      .map((pts, i) => ({ pts, i }))
+      .filter(({ i }) => i % 30 === 0)
+      .map(({ pts, i }) => {
+        let k = i;
+        while (k > 0 && !index.key[k]) k--;
+        return { pts: walkSource.ticks(pts), keyPts: walkSource.ticks(index.pts[k]!) };
+      });
+    walkSource.close();
+    const probe = OpenSource.open(ref(short.path, refs++), settings(0));
+    const geometry = planGeometry(probe.video, { orientation: 'none', width: 0, height: 0, scaleType: 'stretch' });
+    probe.close();
+    const modes = {
+      'walk only (emit does nothing)': async () => {},
+      'walk + render as the worker does (converter chain + sharp JPEG q85)': 'render',
+      'walk + plain bicubic conversion + sharp JPEG q85': 'plain',
+    } as const;
+    const samples: Record<string, number[]> = {};
+    const decodedBy: Record<string, number> = {};
+    const dir = join(BENCH_DIR, '.media', `profile-cli-${process.pid}`);
+    for (let round = 0; round < 3; round++) {
+      for (const [name, mode] of Object.entries(modes)) {
+        const src = OpenSource.open(ref(short.path, refs++), settings(0));
+        let plain: Graph | undefined;
+        const t0 = performance.now();
+        const stats = await extractFrames(src, wanted, false, async (_position, f) => {
+          if (mode === 'render') {
+            await renderPicture(src.converter.convert(f, { kind: 'rgb', width: f.width, height: f.height }), geometry, 'jpg', QUALITY);
+          } else if (mode === 'plain') {
+            plain ??= new Graph(f, `scale=w=${f.width}:h=${f.height}:flags=bicubic:in_color_matrix=bt709,format=rgb24`);
+            const out = plain.run(f);
+            await renderPicture({ data: Buffer.from(out.toBuffer()), width: out.width, height: out.height }, geometry, 'jpg', QUALITY);
+          }
+        }, () => false);
+        (samples[name] ??= []).push(performance.now() - t0);
+        decodedBy[name] = stats.decoded;
+        plain?.free();
+        src.close();
+      }
+      const { mkdir, rm } = await import('node:fs/promises');
+      await mkdir(dir, { recursive: true });
+      (samples['CLI: decode all to null'] ??= []).push(await runTimed(cli.ffmpeg, ['-v', 'error', '-i', short.path, '-f', 'null', '-']));
+      (samples["CLI: -vf select='not(mod(n,30))' → 60 JPEGs"] ??= []).push(
+        await runTimed(cli.ffmpeg, ['-v', 'error', '-i', short.path, '-vf', 'select=not(mod(n\\,30))', ...passthrough(cli), '-q:v', '3', '-y', join(dir, '%d.jpg')]),
+      );
+      await rm(dir, { recursive: true, force: true });
+      progress(`task walk round ${round + 1}/3 done`);
+    }
+    for (const [name, v] of Object.entries(samples)) {
+      walkRows.push([name.startsWith('CLI') ? `${name} (${cli.name} CLI)` : name, name.startsWith('CLI') ? '1800' : String(decodedBy[name] ?? ''), `${fmt(median(v))} (${fmt(Math.min(...v))})`]);
+    }
+  }
   const cpu = meter.stop();
 
   const report = [
@@ -284,6 +347,10 @@ async function main() {
     '## Memory an open source keeps (a worker keeps up to STILLFRAME_WORKER_OPEN_SOURCES = 16 open)',
     '',
     table(['glibc malloc', 'decoder threads', 'sources opened (one mid-GOP frame decoded in each)', 'RSS per open source, MiB', '… after flushing each decoder', '… after closing them all (kept by the allocator)'], memoryRows),
+    '',
+    '## The dense task (Interval 1, 60 frames of the 2 s GOP file) as a worker walks it, in process',
+    '',
+    table(['what', 'frames decoded', 'ms, median (min) of 3, interleaved'], walkRows),
     '',
     '## Render one decoded frame to JPEG',
     '',
