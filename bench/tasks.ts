@@ -1,231 +1,279 @@
-// IMM task benchmark (issue 3): `npx tsx bench/tasks.ts`. On a generated 60 s 720p H.264 file (30 fps,
-// keyframe every 2 s), task wall time — CreateMediaConvertTask until GetTask says Succeeded, outputs
-// written — for Interval 1 (60 frames), Interval 10 (6), keyframe and dhash, with the strategy chosen
-// by the cost model (auto) and forced to each path (pass, seek), against the single-pass ffmpeg CLI
-// baseline writing the same frames as JPEG in the same run. Medians of REPEAT runs; every task run reads
-// a fresh object name so the probe cache is cold, as for a new upload. Markdown table on stdout.
-import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { link, mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { serve } from '@hono/node-server';
-import type { AddressInfo } from 'node:net';
-import { createApp } from '../src/app.js';
-import { loadConfig } from '../src/config.js';
-import { createDeps, type Deps } from '../src/deps.js';
-import { silentLogger } from '../src/log.js';
-import { resolveBinaries } from '../src/media/binaries.js';
+// IMM task benchmark (issues 3 and 10): `npm run bench:tasks`. On a generated 60 s 1280x720 H.264 file
+// (30 fps, keyframe every 2 s, the frame index drawn into every frame), task wall time —
+// CreateMediaConvertTask until GetTask says Succeeded, every output written — against ONE single-pass
+// ffmpeg CLI run writing the same frames as JPEG (`ffmpeg -i f -vf select=… %d.jpg`: the frames the task
+// picks, checked by reading the frame index back from every output of both). Both CLIs of the machine
+// (Debian's, the npm static build) run; per case the faster is the baseline. Each task reads a fresh
+// object name, so the engine opens, probes and indexes it as for a new upload. The server is a
+// `stillframe serve` child process with default settings. Runs are interleaved (CLI, task, other CLI,
+// order reversed every other run); medians of REPEAT. Progress on stderr; the table on stdout and in
+// bench/tasks-results.md.
+import { link, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  BENCH_DIR,
+  benchMedia,
+  type Cli,
+  cliText,
+  cpuMeter,
+  cpuText,
+  findClis,
+  fmt,
+  frameIndexOf,
+  killChildren,
+  loadText,
+  machineLine,
+  mark,
+  median,
+  passthrough,
+  progressFor,
+  ratio,
+  ratioText,
+  readMetrics,
+  runTimed,
+  type Server,
+  startServer,
+  table,
+} from './lib.js';
 
-const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
-const MEDIA_DIR = join(BENCH_DIR, '.media');
-const MEDIA = join(MEDIA_DIR, 'testsrc2-1280x720-30fps-60s-g60.mp4');
-// The URL API benchmark's file (GOP 250 = 8.3 s), when present: Interval 10 is then barely sparser than
-// the GOP, shown for honesty.
-const LONG_GOP = join(MEDIA_DIR, 'testsrc2-1280x720-30fps-60s-g250.mp4');
+// Runs per case: more for the two cases with a target (the cores are shared: the pairs need numbers).
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
-const CHILD_ENV = { PATH: process.env.PATH ?? '/usr/bin:/bin', GCONV_PATH: '/nonexistent' };
-const progress = (msg: string) => process.stderr.write(`[bench:tasks] ${msg}\n`);
-
-const bins = resolveBinaries({ ffmpeg: process.env.STILLFRAME_FFMPEG, ffprobe: process.env.STILLFRAME_FFPROBE });
-
-function run(bin: string, args: string[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'], env: CHILD_ENV });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code) => (code === 0 ? resolve(performance.now() - started) : reject(new Error(`${bin} exited ${code}: ${stderr.slice(-300)}`))));
-  });
-}
-
-async function ensureMedia() {
-  if (existsSync(MEDIA)) return;
-  await mkdir(MEDIA_DIR, { recursive: true });
-  progress(`generating ${MEDIA} (once, ~25 s on 2 cores; cached afterwards)`);
-  const partial = `${MEDIA}.partial.mp4`;
-  await run(bins.ffmpeg.path, [
-    '-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=1280x720:rate=30:duration=60',
-    '-c:v', 'libx264', '-preset', 'veryfast', '-g', '60', '-pix_fmt', 'yuv420p', '-movflags', '+faststart', partial,
-  ]);
-  await rename(partial, MEDIA);
-}
-
-const median = (v: number[]) => {
-  const s = [...v].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
-interface Server {
-  url: string;
-  deps: Deps;
-  root: string;
-  close(): Promise<void>;
-}
-
-async function startServer(strategy: string): Promise<Server> {
-  const root = await mkdtemp(join(tmpdir(), 'stillframe-bench-tasks-'));
-  await mkdir(join(root, 'media'));
-  const deps = await createDeps(
-    loadConfig({
-      STILLFRAME_STORAGE: `file://${root}`,
-      STILLFRAME_DEMO: 'false',
-      STILLFRAME_TASK_STRATEGY: strategy,
-      STILLFRAME_FFMPEG: process.env.STILLFRAME_FFMPEG,
-      STILLFRAME_FFPROBE: process.env.STILLFRAME_FFPROBE,
-    }),
-    { log: silentLogger },
-  );
-  await deps.tasks.ensureProject('bench');
-  const app = createApp(deps);
-  const server = await new Promise<ReturnType<typeof serve>>((ok) => {
-    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => ok(s));
-  });
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return {
-    url,
-    deps,
-    root,
-    async close() {
-      await deps.tasks.close();
-      await new Promise((r) => server.close(r));
-      await rm(root, { recursive: true, force: true });
-    },
-  };
-}
+const REPEAT_TARGET = Number(process.env.BENCH_REPEAT_TARGET ?? 5);
+const progress = progressFor('bench:tasks');
 
 async function rpc(url: string, action: string, params: Record<string, unknown>) {
   const res = await fetch(`${url}/?Action=${action}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) });
   return (await res.json()) as Record<string, any>;
 }
 
-let objectSeq = 0;
-
-/** One task on a fresh object name (cold probe); returns wall ms and the outputs written. */
-async function timeTask(server: Server, media: string, snapshot: Record<string, unknown>): Promise<{ ms: number; outputs: number }> {
-  const key = `v${++objectSeq}.mp4`;
-  await link(media, join(server.root, 'media', key));
-  const out = `out${objectSeq}`;
-  const started = performance.now();
-  const created = await rpc(server.url, 'CreateMediaConvertTask', {
-    ProjectName: 'bench',
-    Sources: [{ URI: `oss://media/${key}` }],
-    Targets: [{ Image: { Snapshots: [{ Format: 'jpg', URI: `oss://media/${out}/{index}.jpg`, ...snapshot }] } }],
-  });
-  if (!created.TaskId) throw new Error(`task refused: ${JSON.stringify(created)}`);
-  for (;;) {
-    const task = await rpc(server.url, 'GetTask', { ProjectName: 'bench', TaskId: created.TaskId, TaskType: 'MediaConvert' });
-    if (task.Status === 'Succeeded') return { ms: performance.now() - started, outputs: task.Outputs.length };
-    if (task.Status === 'Failed') throw new Error(`task failed: ${task.Code} ${task.Message}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+interface Run {
+  ms: number;
+  frames: number[];
 }
 
-async function timeBaseline(args: (out: string) => string[]): Promise<{ ms: number; outputs: number }> {
-  const dir = await mkdtemp(join(tmpdir(), 'stillframe-bench-cli-'));
-  try {
-    const ms = await run(bins.ffmpeg.path, args(dir));
-    return { ms, outputs: (await readdir(dir)).length };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+interface TaskRun extends Run {
+  wanted: number;
+  decoded: number;
+  indexMs: number;
+  extractMs: number;
 }
 
 interface Case {
   name: string;
-  media: string;
   snapshot: Record<string, unknown>;
-  baselineText: string;
-  baseline: (out: string) => string[];
-  /** dense: task ≤ 1.2 × baseline; sparse: baseline ≥ 3 × task. */
+  /** The CLI's input options (before -i) and output options writing the same frames, and a description. */
+  cli: (c: Cli) => { input?: string[]; output: string[] };
+  cliText: string;
+  /** dense: task ≤ 1.0× the CLI; sparse: CLI ≥ 5× the task. */
   target: 'dense' | 'sparse' | undefined;
-}
-
-const passthrough = bins.ffmpeg.version[0] > 5 || (bins.ffmpeg.version[0] === 5 && bins.ffmpeg.version[1] >= 1) ? ['-fps_mode', 'passthrough'] : ['-vsync', '0'];
-const jpg = (out: string) => ['-q:v', '3', join(out, '%04d.jpg')];
-
-function cases(): Case[] {
-  const fps = (rate: string) => (o: string) => ['-v', 'error', '-i', MEDIA, '-vf', `fps=${rate}`, ...jpg(o)];
-  const list: Case[] = [
-    { name: 'Interval 1', media: MEDIA, snapshot: { Interval: 1 }, baselineText: '-vf fps=1', baseline: fps('1'), target: 'dense' },
-    { name: 'Interval 10', media: MEDIA, snapshot: { Interval: 10 }, baselineText: '-vf fps=1/10', baseline: fps('1/10'), target: 'sparse' },
-    {
-      name: 'keyframe', media: MEDIA, snapshot: { Mode: 'keyframe' }, baselineText: "-vf select='eq(key,1)'", target: 'dense',
-      baseline: (o) => ['-v', 'error', '-i', MEDIA, '-vf', 'select=eq(key\\,1)', ...passthrough, ...jpg(o)],
-    },
-    { name: 'dhash (Interval 1, Threshold 15)', media: MEDIA, snapshot: { Mode: 'dhash', Interval: 1, Threshold: 15 }, baselineText: '-vf fps=1', baseline: fps('1'), target: 'dense' },
-    // For the record: the CLI at its best for key frames (the decoder skips the other frames, as the
-    // task does), and Interval 10 on a file whose GOP (8.3 s) is nearly as long as the interval.
-    {
-      name: 'keyframe vs the CLI decoding key frames only', media: MEDIA, snapshot: { Mode: 'keyframe' }, baselineText: '-skip_frame nokey', target: undefined,
-      baseline: (o) => ['-v', 'error', '-skip_frame', 'nokey', '-i', MEDIA, ...passthrough, ...jpg(o)],
-    },
-  ];
-  if (existsSync(LONG_GOP)) {
-    list.push({ name: 'Interval 10, GOP 8.3 s file', media: LONG_GOP, snapshot: { Interval: 10 }, baselineText: '-vf fps=1/10', baseline: (o) => ['-v', 'error', '-i', LONG_GOP, '-vf', 'fps=1/10', ...jpg(o)], target: undefined });
-  }
-  const only = process.env.BENCH_CASES;
-  return only ? list.filter((c) => only.split(',').some((name) => c.name.startsWith(name))) : list;
+  /** Frames the task should output (to check against), when known. */
+  expected?: number[];
 }
 
 async function main() {
-  await ensureMedia();
-  progress(`ffmpeg ${bins.ffmpeg.versionLine.slice(0, 60)} (${bins.ffmpeg.source}), ${availableParallelism()} cores (${cpus()[0]?.model ?? '?'}), ${REPEAT} runs per cell`);
-  const loadBefore = loadavg()[0]!;
-  const strategies = ['auto', 'pass', 'seek'] as const;
-  const servers = Object.fromEntries(await Promise.all(strategies.map(async (s) => [s, await startServer(s)] as const))) as Record<(typeof strategies)[number], Server>;
+  const wallStart = performance.now();
+  const machine = machineLine();
+  const clis = await findClis(progress);
+  for (const c of clis) progress(cliText(c));
+  const media = await benchMedia(progress, { width: 1280, height: 720, fps: 30, seconds: 60, gop: 60, preset: 'veryfast' });
+  const total = media.fps * media.seconds;
+  const every = (n: number) => Array.from({ length: Math.ceil(total / n) }, (_, i) => i * n);
+
+  const root = await mkdtemp(join(tmpdir(), 'stillframe-bench-tasks-'));
+  await mkdir(join(root, 'media'));
+  const server: Server = await startServer({ STILLFRAME_STORAGE: `file://${root}` });
+  await rpc(server.base, 'CreateProject', { ProjectName: 'bench' });
+  progress(`server ${server.pid}, capture workers ${server.workers().join(', ')}`);
+
+  let seq = 0;
+  const timeTask = async (snapshot: Record<string, unknown>): Promise<TaskRun> => {
+    const key = `v${++seq}.mp4`;
+    await link(media.path, join(root, 'media', key));
+    const out = `out${seq}`;
+    const m0 = await readMetrics(server.base);
+    const started = performance.now();
+    const created = await rpc(server.base, 'CreateMediaConvertTask', {
+      ProjectName: 'bench',
+      Sources: [{ URI: `oss://media/${key}` }],
+      Targets: [{ Image: { Snapshots: [{ Format: 'jpg', URI: `oss://media/${out}/{index}.jpg`, ...snapshot }] } }],
+    });
+    if (!created.TaskId) throw new Error(`task refused: ${JSON.stringify(created)}`);
+    let ms = 0;
+    for (;;) {
+      const task = await rpc(server.base, 'GetTask', { ProjectName: 'bench', TaskId: created.TaskId, TaskType: 'MediaConvert' });
+      if (task.Status === 'Succeeded') {
+        ms = performance.now() - started;
+        break;
+      }
+      if (task.Status === 'Failed') throw new Error(`task failed: ${task.Code} ${task.Message}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    const m1 = await readMetrics(server.base);
+    const dir = join(root, 'media', out);
+    const names = (await readdir(dir)).filter((n) => n.endsWith('.jpg')).sort((a, b) => parseInt(a) - parseInt(b));
+    const frames = [];
+    for (const n of names) frames.push(await frameIndexOf(await readFile(join(dir, n))));
+    await rm(dir, { recursive: true, force: true });
+    await rm(join(root, 'media', key));
+    const d = (name: string, labels: Record<string, string>) => m1(name, labels) - m0(name, labels);
+    return {
+      ms,
+      frames,
+      wanted: d('stillframe_task_frames_total', { counted: 'wanted' }),
+      decoded: d('stillframe_task_frames_total', { counted: 'decoded' }),
+      indexMs: d('stillframe_worker_job_seconds_sum', { kind: 'index' }) * 1000,
+      extractMs: d('stillframe_worker_job_seconds_sum', { kind: 'extract' }) * 1000,
+    };
+  };
+  const runCli = async (c: Cli, k: Case): Promise<Run> => {
+    const { input = [], output } = k.cli(c);
+    const dir = await mkdtemp(join(tmpdir(), 'stillframe-bench-cli-'));
+    try {
+      const ms = await runTimed(c.ffmpeg, ['-v', 'error', ...input, '-i', media.path, ...output, '-q:v', '3', join(dir, '%d.jpg')]);
+      const names = (await readdir(dir)).sort((a, b) => parseInt(a) - parseInt(b));
+      const frames = [];
+      for (const n of names) frames.push(await frameIndexOf(await readFile(join(dir, n))));
+      return { ms, frames };
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  };
+
+  // Frame n of this constant-rate file is at n/30 s: `not(mod(n,30))` picks the frames at 0 s, 1 s, 2 s …,
+  // which are the frames Interval 1 asks for (the frame shown at each multiple of the interval).
+  const select = (n: number) => (c: Cli) => ({ output: ['-vf', `select=not(mod(n\\,${n}))`, ...passthrough(c)] });
+  const cases: Case[] = [
+    { name: 'Interval 1 (60 frames)', snapshot: { Interval: 1 }, cli: select(30), cliText: "-vf select='not(mod(n,30))'", target: 'dense', expected: every(30) },
+    { name: 'Interval 10 (6 frames)', snapshot: { Interval: 10 }, cli: select(300), cliText: "-vf select='not(mod(n,300))'", target: 'sparse', expected: every(300) },
+    { name: 'keyframe (30 frames)', snapshot: { Mode: 'keyframe' }, cli: (c) => ({ output: ['-vf', 'select=eq(key\\,1)', ...passthrough(c)] }), cliText: "-vf select='eq(key,1)'", target: undefined, expected: every(media.gop) },
+    {
+      name: 'keyframe, CLI decoding key frames only',
+      snapshot: { Mode: 'keyframe' },
+      cli: (c) => ({ input: ['-skip_frame', 'nokey'], output: passthrough(c) }),
+      cliText: '-skip_frame nokey (before -i)',
+      target: undefined,
+      expected: every(media.gop),
+    },
+    { name: 'dhash (Interval 1, Threshold 15)', snapshot: { Mode: 'dhash', Interval: 1, Threshold: 15 }, cli: select(30), cliText: "-vf select='not(mod(n,30))' (all 60 samples)", target: undefined },
+  ];
+  const only = process.env.BENCH_CASES;
+  const chosen = only ? cases.filter((c) => only.split(',').some((name) => c.name.startsWith(name))) : cases;
+
   const rows: string[][] = [];
+  const detail: string[][] = [];
+  const checks: string[] = [];
   let allOk = true;
   try {
-    // Warm-up: page cache, the one-time ffmpeg start measurement, JIT.
-    for (const s of strategies) await timeTask(servers[s], MEDIA, { Number: 1 });
-    await timeBaseline((o) => ['-v', 'error', '-i', MEDIA, '-frames:v', '1', ...jpg(o)]);
+    progress('warm-up: one task, one run of each CLI');
+    await timeTask({ Number: 1 });
+    for (const c of clis) await runCli(c, { name: 'warm-up', snapshot: {}, cli: () => ({ output: ['-frames:v', '1'] }), cliText: '', target: undefined });
 
-    for (const c of cases()) {
-      const times: Record<string, number[]> = { auto: [], pass: [], seek: [], baseline: [] };
-      let outputs = 0;
-      let baselineOutputs = 0;
-      for (let i = 0; i < REPEAT; i++) {
-        // Interleaved so that machine noise spreads over every column alike.
-        const b = await timeBaseline(c.baseline);
-        times.baseline!.push(b.ms);
-        baselineOutputs = b.outputs;
-        for (const s of strategies) {
-          const t = await timeTask(servers[s], c.media, c.snapshot);
-          times[s]!.push(t.ms);
-          outputs = t.outputs;
-        }
-        progress(`${c.name}: run ${i + 1}/${REPEAT} done`);
+    for (const k of chosen) {
+      const tasks: TaskRun[] = [];
+      const cliRuns: Record<string, Run[]> = Object.fromEntries(clis.map((c) => [c.name, []]));
+      const meter = cpuMeter(server.pids);
+      const repeat = k.target ? REPEAT_TARGET : REPEAT;
+      for (let i = 0; i < repeat; i++) {
+        const steps: (() => Promise<void>)[] = [
+          async () => void cliRuns[clis[0]!.name]!.push(await runCli(clis[0]!, k)),
+          async () => void tasks.push(await timeTask(k.snapshot)),
+          async () => void (clis[1] && cliRuns[clis[1].name]!.push(await runCli(clis[1], k))),
+        ];
+        for (const step of i % 2 ? steps.reverse() : steps) await step();
+        progress(`${k.name}: run ${i + 1}/${repeat}: task ${fmt(tasks.at(-1)!.ms)} ms, ${clis.map((c) => `${c.name} ${fmt(cliRuns[c.name]!.at(-1)!.ms)} ms`).join(', ')}; load ${loadText()}`);
       }
-      const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, median(v)])) as Record<string, number>;
-      const ratio = m.auto! / m.baseline!;
-      const ok = c.target === 'dense' ? ratio <= 1.2 : c.target === 'sparse' ? m.baseline! / m.auto! >= 3 : undefined;
-      if (ok === false) allOk = false;
-      const targetText = c.target === 'dense' ? '≤ 1.2×' : c.target === 'sparse' ? '≤ 0.33× (≥ 3× faster)' : '—';
+      const cpu = meter.stop();
+      const taskMs = median(tasks.map((t) => t.ms));
+      const cliMs = (c: Cli) => median(cliRuns[c.name]!.map((r) => r.ms));
+      const baseline = clis.reduce((best, c) => (cliMs(c) < cliMs(best) ? c : best));
+      const baseMs = cliMs(baseline);
+      const r = ratio(taskMs, baseMs);
+      const paired = median(tasks.map((t, i) => t.ms / cliRuns[baseline.name]![i]!.ms));
+      // Judged on the paired ratios (each task run against the CLI run next to it).
+      const pairedSparse = median(tasks.map((t, i) => cliRuns[baseline.name]![i]!.ms / t.ms));
+      const ok = k.target === 'dense' ? paired <= 1.0 : k.target === 'sparse' ? pairedSparse >= 5 : undefined;
+      // Same frames: the task's outputs against what they should be and against the CLI's.
+      const taskFrames = tasks[0]!.frames;
+      const same = tasks.every((t) => t.frames.join() === taskFrames.join());
+      const cliFrames = cliRuns[baseline.name]![0]!.frames;
+      const expectedOk = k.expected ? taskFrames.join() === k.expected.join() : true;
+      const matched = k.target !== undefined || k.expected ? taskFrames.join() === cliFrames.join() : undefined;
+      if (ok === false || !same || !expectedOk || matched === false) allOk = false;
+      checks.push(
+        `${k.name}: task frames ${short(taskFrames)}${k.expected ? (expectedOk ? ' (as expected ✅)' : ` ❌ expected ${short(k.expected)}`) : ''}; CLI (${baseline.name}) frames ${short(cliFrames)}${matched === undefined ? ' (the CLI writes every sample; the task its selection)' : matched ? ' — the same ✅' : ' — DIFFERENT ❌'}`,
+      );
+      const targetText = k.target === 'dense' ? 'paired ≤ 1.0×' : k.target === 'sparse' ? 'paired: CLI ≥ 5× the task' : '—';
       rows.push([
-        c.name,
-        `${outputs}${baselineOutputs !== outputs ? ` (CLI ${baselineOutputs})` : ''}`,
-        m.auto!.toFixed(0),
-        m.pass!.toFixed(0),
-        m.seek!.toFixed(0),
-        `${m.baseline!.toFixed(0)} (\`${c.baselineText}\`)`,
-        `${ratio.toFixed(2)}×`,
-        `${targetText}${ok === undefined ? '' : ok ? ' ✅' : ' ❌'}`,
+        k.name,
+        `${taskFrames.length} (CLI ${cliFrames.length})`,
+        fmt(taskMs),
+        ...clis.map((c) => `${fmt(cliMs(c))}${c === baseline ? ' (fastest)' : ''}`),
+        `\`${k.cliText}\``,
+        ratioText(r),
+        ratioText(paired),
+        k.target === 'sparse' ? `CLI ${ratioText(baseMs / taskMs)} the task (paired ${ratioText(pairedSparse)})` : '',
+        `${targetText}${mark(ok)}`,
+      ]);
+      const t = (pick: (x: TaskRun) => number) => median(tasks.map(pick));
+      detail.push([
+        k.name,
+        fmt(t((x) => x.wanted)),
+        fmt(t((x) => x.decoded)),
+        `${total}`,
+        fmt(t((x) => x.indexMs)),
+        fmt(t((x) => x.extractMs)),
+        fmt(t((x) => x.ms - x.indexMs - x.extractMs)),
+        fmt(baseMs),
+        cpuText(cpu),
       ]);
     }
   } finally {
-    for (const s of strategies) await servers[s].close();
+    await server.stop();
+    await rm(root, { recursive: true, force: true });
   }
-  const headers = ['task', 'frames', 'auto ms', 'forced pass ms', 'forced seek ms', 'single-pass CLI ms', 'auto / CLI', 'target'];
-  const table = [`| ${headers.join(' | ')} |`, `|${headers.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`)].join('\n');
-  process.stdout.write(
-    `\n### IMM task benchmark — 60 s 1280×720 H.264 30 fps, keyframe every 2 s\n\n` +
-      `ffmpeg ${bins.ffmpeg.version.join('.')} (${bins.ffmpeg.source}), ${availableParallelism()} cores, median of ${REPEAT}, ` +
-      `load average ${loadBefore.toFixed(1)} → ${loadavg()[0]!.toFixed(1)} (other work on the machine skews every column alike); ` +
-      `task time = CreateMediaConvertTask → GetTask Succeeded (probe, frame scan, decode, JPEG encode, atomic writes).\n\n${table}\n`,
-  );
+
+  const report = [
+    '# IMM task benchmark (npm run bench:tasks)',
+    '',
+    `- Machine: ${machine}`,
+    `- CLIs: ${clis.map(cliText).join('; ')}`,
+    `- Media: ${media.describe}`,
+    `- Task time = CreateMediaConvertTask → GetTask Succeeded (open, probe and index the source, plan, decode, render JPEG, atomic writes), polled every 10 ms; a fresh object name per task. CLI = one single-pass run \`ffmpeg -v error -i FILE <filters> -q:v 3 DIR/%d.jpg\`. Median of ${REPEAT_TARGET} runs for the cases with a target, ${REPEAT} for the others, interleaved.`,
+    '',
+    table(['task', 'frames out', 'task ms', ...clis.map((c) => `${c.name} CLI ms`), 'CLI filter', 'task / fastest CLI', 'median of paired ratios', 'sparse', 'target'], rows),
+    '',
+    'Where the task time goes (medians; worker job times from stillframe_worker_job_seconds, frames from stillframe_task_frames_total):',
+    '',
+    table(['task', 'frames wanted', 'frames decoded (engine)', 'frames decoded (CLI)', 'index job ms (open, probe, packet scan)', 'extract job ms (decode, render)', 'rest ms (RPC, planning, writes, polling)', 'fastest CLI ms', 'CPU during the case'], detail),
+    '',
+    'Frames (read back from every JPEG):',
+    '',
+    ...checks.map((c) => `- ${c}`),
+    '',
+    `All targets and frame checks: ${allOk ? '✅' : '❌'}. Total ${fmt((performance.now() - wallStart) / 1000)} s; load average at the end ${loadText()}.`,
+    '',
+  ].join('\n');
+  process.stdout.write(`\n${report}`);
+  await writeFile(join(BENCH_DIR, 'tasks-results.md'), report);
+  progress(`wrote ${join(BENCH_DIR, 'tasks-results.md')}`);
   if (!allOk) process.exitCode = 1;
 }
 
-await main();
+function short(frames: number[]): string {
+  return frames.length > 8 ? `${frames.slice(0, 4).join(', ')} … ${frames.slice(-2).join(', ')} (${frames.length})` : `${frames.join(', ')} (${frames.length})`;
+}
+
+process.on('SIGINT', () => {
+  killChildren();
+  process.exit(130);
+});
+
+main().then(
+  () => process.exit(process.exitCode ?? 0),
+  (err: unknown) => {
+    killChildren();
+    process.stderr.write(`[bench:tasks] failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
