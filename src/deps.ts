@@ -79,6 +79,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       quality: config.quality,
       tonemap: engine.tonemap,
       openSources: engine.openSources,
+      // Half the ceiling: open sources are a cache, the other half is for the job at hand.
+      openSourcesBytes: engine.maxMemoryBytes / 2,
     },
     store,
     blocks,

@@ -129,8 +129,10 @@ export interface WorkerSettings {
   quality: { jpeg: number; webp: number; avif: number };
   /** Tone-mapping curve for PQ/HLG sources; 'off' leaves the signal as it is. */
   tonemap: ToneMap;
-  /** Open sources a worker keeps (demuxer + decoder each). */
+  /** Open sources a worker keeps (demuxer + decoder each)… */
   openSources: number;
+  /** …while its resident memory stays under this (bytes): above it, the least recently used close. */
+  openSourcesBytes: number;
 }
 
 export const TONE_MAPS = ['mobius', 'hable', 'reinhard', 'clip', 'off'] as const;

@@ -47,6 +47,15 @@ function sourceFor(ref: SourceRef): { source: OpenSource; opened: boolean } {
   return { source, opened: true };
 }
 
+/** Open sources are a cache: the least recently used close while the worker holds more than its budget. */
+function trimOpenSources(): void {
+  while (open.size > 1 && rss() > settings.openSourcesBytes) {
+    const [oldest, stale] = open.entries().next().value as [string, OpenSource];
+    open.delete(oldest);
+    stale.close();
+  }
+}
+
 /** A source whose job failed is closed: its demuxer or decoder may be in any state. */
 function drop(id: string): void {
   open.get(id)?.close();
@@ -174,7 +183,10 @@ process.on('message', (message: ToWorker) => {
   }
   const { id, job } = message;
   run(id, job).then(
-    (result) => send({ type: 'result', id, result, rss: rss() }),
+    (result) => {
+      trimOpenSources();
+      send({ type: 'result', id, result, rss: rss() });
+    },
     (err: unknown) => {
       drop(job.source.id);
       send({ type: 'error', id, error: asJobError(err), rss: rss() });
