@@ -24,7 +24,8 @@ export interface Config {
   put: { enabled: boolean; maxBytes: number };
   /** Virtual-hosted style: `bucket.<domain>` in Host selects the bucket. */
   domain: string | undefined;
-  cache: { imageBytes: number; probeEntries: number };
+  /** sourceRevalidateMs: how long snapshot requests trust a source's stat (src/source/stat-cache.ts). */
+  cache: { imageBytes: number; probeEntries: number; sourceRevalidateMs: number };
   ffmpeg: {
     path: string | undefined;
     ffprobePath: string | undefined;
@@ -268,6 +269,7 @@ export const SETTINGS = {
   domain: { env: 'STILLFRAME_DOMAIN', help: 'Enables virtual-hosted URLs: Host bucket.<domain> selects the bucket.', shown: '(off)', flag: 'domain', parse: (raw: string) => raw.toLowerCase() as string | undefined, default: undefined },
   imageCacheBytes: { env: 'STILLFRAME_CACHE_BYTES', help: 'Bytes of finished images kept in the in-process LRU (accepts 256MB, 1GB).', shown: '256MB', parse: bytes, default: 256 * 1024 ** 2 },
   probeCacheEntries: { env: 'STILLFRAME_PROBE_CACHE_ENTRIES', help: 'Probe results kept (one per object version).', parse: integer(0), default: 10_000 },
+  sourceRevalidateMs: { env: 'STILLFRAME_SOURCE_REVALIDATE_MS', help: 'How long snapshot requests trust a source object\'s ETag before asking the store again; an object rewritten by another writer shows its new ETag within this interval (writes through this server at once). 0 = ask on every request.', parse: integer(0, 60_000), default: 1000 },
   ffmpegPath: { env: 'STILLFRAME_FFMPEG', help: 'ffmpeg binary; overrides the resolution chain.', shown: '(chain)', parse: (raw: string) => raw as string | undefined, default: undefined },
   ffprobePath: { env: 'STILLFRAME_FFPROBE', help: 'ffprobe binary; overrides the resolution chain.', shown: '(chain)', parse: (raw: string) => raw as string | undefined, default: undefined },
   ffmpegTimeoutMs: { env: 'STILLFRAME_FFMPEG_TIMEOUT_MS', help: 'Deadline for one ffmpeg/ffprobe run; killed (SIGKILL) and answered 504 past it.', parse: integer(100), default: 30_000 },
@@ -373,7 +375,7 @@ export function loadConfig(env: Env = process.env, flags: Record<string, string>
     origin: { timeoutMs: s.originTimeoutMs, blockSize: s.blockSize, blockCacheBytes: s.blockCacheBytes },
     put: { enabled: s.allowPut, maxBytes: s.maxPutBytes },
     domain: s.domain,
-    cache: { imageBytes: s.imageCacheBytes, probeEntries: s.probeCacheEntries },
+    cache: { imageBytes: s.imageCacheBytes, probeEntries: s.probeCacheEntries, sourceRevalidateMs: s.sourceRevalidateMs },
     ffmpeg: {
       path: s.ffmpegPath,
       ffprobePath: s.ffprobePath,

@@ -4,14 +4,16 @@ import { createCaches, type Caches } from './cache/caches.js';
 import type { Config } from './config.js';
 import { createCapture, type Capture } from './core/capture.js';
 import { createLimiter, type Limiter } from './core/limiter.js';
-import { createMetrics, type Metrics } from './core/metrics.js';
+import { createMetrics, LATENCY_BUCKETS, type Metrics } from './core/metrics.js';
 import { createLogger, type Logger } from './log.js';
 import { resolveBinaries, type Binaries } from './media/binaries.js';
 import { createBlockCache } from './media/block-cache.js';
 import { createMediaEndpoint, routeMedia, type MediaEndpoint } from './media/media-endpoint.js';
 import { createFfmpegRunner, type FfmpegRunner } from './media/runner.js';
 import { openStore, outputStoreOf, rangeFetcher } from './source/open-store.js';
+import { createStatCache, type StatCache } from './source/stat-cache.js';
 import type { ObjectStore } from './source/store.js';
+import { timeFetch, timeStore } from './source/timed-store.js';
 import { createRedisTaskService } from './tasks/redis-service.js';
 import { createTaskService, type TaskService, type TaskServiceDeps } from './tasks/service.js';
 
@@ -21,6 +23,8 @@ export interface Deps {
   log: Logger;
   metrics: Metrics;
   store: ObjectStore;
+  /** Source stats for snapshot requests, trusted for STILLFRAME_SOURCE_REVALIDATE_MS. */
+  stats: StatCache;
   /**
    * Where outputs (IMM task results) are written: STILLFRAME_OUTPUT_STORAGE, else `store` when writable;
    * with a read-only store and no output storage, `readOnly` is true and write() fails with a clear 400.
@@ -51,13 +55,14 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   const log = overrides.log ?? createLogger(config.logLevel);
   const metrics = createMetrics();
   const binaries = overrides.binaries ?? resolveBinaries({ ffmpeg: config.ffmpeg.path, ffprobe: config.ffmpeg.ffprobePath });
-  const baseStore = overrides.store ?? (await openStore(config.storage, config));
-  const originReads = metrics.counter('stillframe_origin_reads_total', 'Ranged reads from the storage origin for ffmpeg (block cache misses)');
-  const originBytes = metrics.counter('stillframe_origin_read_bytes_total', 'Bytes read from the storage origin for ffmpeg');
+  const storageSeconds = metrics.histogram('stillframe_storage_seconds', 'Storage adapter latency by operation (stat, read = until the stream is returned, write, block = a whole ranged block read for ffmpeg) and outcome', LATENCY_BUCKETS, ['op', 'outcome']);
+  const baseStore = timeStore(overrides.store ?? (await openStore(config.storage, config)), storageSeconds);
+  const originReads = metrics.counter('stillframe_origin_reads_total', 'Ranged reads from the storage origin for ffmpeg (block cache misses)', []);
+  const originBytes = metrics.counter('stillframe_origin_read_bytes_total', 'Bytes read from the storage origin for ffmpeg', []);
   const blocks = createBlockCache({
     blockSize: config.origin.blockSize,
     maxBytes: config.origin.blockCacheBytes,
-    fetch: rangeFetcher(baseStore),
+    fetch: timeFetch(rangeFetcher(baseStore), storageSeconds),
     onFetch: (bytes) => {
       originReads.inc();
       originBytes.inc({}, bytes);
@@ -65,15 +70,19 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   });
   metrics.gauge('stillframe_block_cache_bytes', 'Bytes held by the origin block cache', () => blocks.size);
   const media = createMediaEndpoint({ store: baseStore, cache: blocks, log });
-  const store = routeMedia(baseStore, media);
-  const outputStore = outputStoreOf(
-    store,
-    overrides.outputStore ?? (config.outputStorage ? await openStore(config.outputStorage, config) : undefined),
-  );
-  const spawns = metrics.counter('stillframe_ffmpeg_spawns_total', 'ffmpeg and ffprobe processes started');
+  const cacheLookups = metrics.counter('stillframe_cache_lookups_total', 'Result, probe and source-stat cache lookups by cache and outcome', ['cache', 'result']);
+  const stats = createStatCache(routeMedia(baseStore, media), {
+    ttlMs: config.cache.sourceRevalidateMs,
+    onLookup: (hit) => cacheLookups.inc({ cache: 'stat', result: hit ? 'hit' : 'miss' }),
+  });
+  // Writes through the server (PUT, task outputs) forget the written object's stat.
+  const store = stats.store;
+  const otherOutput = overrides.outputStore ?? (config.outputStorage ? await openStore(config.outputStorage, config) : undefined);
+  const outputStore = outputStoreOf(store, otherOutput && timeStore(otherOutput, storageSeconds));
+  const spawns = metrics.counter('stillframe_ffmpeg_spawns_total', 'ffmpeg and ffprobe processes started', ['tool']);
   const runs = metrics.histogram('stillframe_ffmpeg_run_seconds', 'ffmpeg and ffprobe run time by tool and outcome', [
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
-  ]);
+  ], ['tool', 'outcome']);
   const runner = media.wrapRunner(createFfmpegRunner({
     binaries,
     timeoutMs: config.ffmpeg.timeoutMs,
@@ -131,6 +140,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     log,
     metrics,
     store,
+    stats,
     outputStore,
     media,
     runner,

@@ -57,7 +57,7 @@ interface ReadParams {
 }
 
 async function readParams(c: Context<AppEnv>): Promise<ReadParams> {
-  const url = new URL(c.req.url);
+  const url = c.get('url') ?? new URL(c.req.url);
   const query: Record<string, string> = Object.fromEntries(url.searchParams);
   if (c.req.method !== 'POST') return { params: query, signed: query };
   const declared = Number(c.req.header('content-length') ?? 0);
@@ -160,11 +160,18 @@ export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => P
     const requestId = c.get('requestId');
     try {
       const { params, signed } = await readParams(c);
+      const action = (typeof params.Action === 'string' && params.Action) || c.req.header('x-acs-action');
+      if (action) {
+        // From the query, the form body or the header, parsed once here: the request's log lines
+        // (its access line included) carry it, also when the request is refused below.
+        const logged = action.slice(0, 100);
+        c.set('action', logged);
+        c.set('log', c.get('log').child({ action: logged }));
+      }
       if (verifier) {
         if (!signed) throw errors.forbidden('InvalidParameter.Signature', 'JSON bodies cannot carry an RPC signature: send the parameters as a signed form (as @alicloud/pop-core or `stillframe task` do).');
         verifier.verify(c.req.method, signed);
       }
-      const action = (typeof params.Action === 'string' && params.Action) || c.req.header('x-acs-action');
       if (!action) throw errors.missingParam('Action');
       const version = params.Version;
       if (version !== undefined && version !== IMM_VERSION) {
@@ -178,7 +185,7 @@ export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => P
       return c.json({ RequestId: requestId, ...result });
     } catch (err) {
       const appError = toAppError(err);
-      if (appError.status >= 500 && appError.status !== 503) c.get('log').error('IMM request failed', { requestId, err: appError.cause ?? err });
+      if (appError.status >= 500 && appError.status !== 503) c.get('log').error('IMM request failed', { err: appError });
       const headers: Record<string, string> = {};
       if (appError.retryAfter !== undefined) headers['Retry-After'] = String(appError.retryAfter);
       return c.json(immErrorBody(appError, requestId, c.req.header('host') ?? ''), appError.status as 400, headers);

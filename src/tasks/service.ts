@@ -200,6 +200,13 @@ export async function attemptTask(
   const id = task.TaskId;
   let progress = task.Progress;
   let lastWrite = 0;
+  // Task latency: one attempt, start to result (the same histogram object on every call).
+  const attemptSeconds = deps.metrics.histogram('stillframe_task_seconds', 'One IMM task attempt from start to result, by status (Succeeded, Failed, Interrupted)', [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800], ['status']);
+  const started = performance.now();
+  const timed = <T extends { result: TaskResult | 'interrupted' }>(outcome: T): T => {
+    attemptSeconds.observe((performance.now() - started) / 1000, { status: outcome.result === 'interrupted' ? 'Interrupted' : outcome.result.Status });
+    return outcome;
+  };
   try {
     // The same parser as at submission: what was valid then is the plan now.
     const request = parseConvertTask(task.Definition, deps.limits, new Date(task.CreateTime));
@@ -238,16 +245,16 @@ export async function attemptTask(
         onOutput: (output) => run.record.output(output),
       },
     );
-    return { result: { Status: 'Succeeded', Code: '', Message: '' }, progress: 100 };
+    return timed({ result: { Status: 'Succeeded', Code: '', Message: '' }, progress: 100 });
   } catch (err) {
     if (run.signal.aborted && run.closing()) {
       log.info('task interrupted by shutdown', { taskId: id });
-      return { result: 'interrupted', progress };
+      return timed({ result: 'interrupted' as const, progress });
     }
     const appError = err instanceof AbortedError ? new AppError(400, 'TaskCanceled', 'The task was canceled.') : toAppError(err);
     if (appError.status >= 500) log.error('task failed', { taskId: id, err: appError.cause ?? err });
     else log.info('task failed', { taskId: id, code: appError.code, message: appError.message });
-    return { result: { Status: 'Failed', Code: appError.code, Message: appError.message }, progress };
+    return timed({ result: { Status: 'Failed', Code: appError.code, Message: appError.message }, progress });
   }
 }
 
