@@ -2,6 +2,7 @@
 // renderer. Routes only translate between HTTP and the core.
 import { randomBytes } from 'node:crypto';
 import { Hono } from 'hono';
+import { LATENCY_BUCKETS } from './core/metrics.js';
 import type { Deps } from './deps.js';
 import { AbortedError, AppError, errors, toAppError } from './errors.js';
 import type { AppEnv } from './http/context.js';
@@ -24,40 +25,51 @@ const newRequestId = () => {
 export function createApp(deps: Deps): Hono<AppEnv> {
   const { config, metrics, log } = deps;
   const app = new Hono<AppEnv>();
-  const requests = metrics.counter('stillframe_http_requests_total', 'HTTP requests by route kind, method and status');
-  const duration = metrics.histogram('stillframe_http_request_duration_seconds', 'HTTP request latency by route kind', [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
-  ]);
+  const requests = metrics.counter('stillframe_http_requests_total', 'HTTP requests by route kind, method and status', ['route', 'method', 'status']);
+  const duration = metrics.histogram('stillframe_http_request_duration_seconds', 'HTTP request latency by route kind', LATENCY_BUCKETS, ['route']);
+  const snapshotSeconds = metrics.histogram('stillframe_snapshot_seconds', 'Snapshot capture time (result cache hit or capture) by cache outcome', LATENCY_BUCKETS, ['cache']);
 
   app.use('*', async (c, next) => {
     const requestId = newRequestId();
-    c.set('requestId', requestId);
-    c.set('log', log);
     const started = performance.now();
-    await next();
-    // Set on the response in place: c.header() after the handler would copy the whole response
-    // (measured: ~18% of the CPU of a cached hit).
-    try {
-      c.res.headers.set('x-oss-request-id', requestId);
-    } catch {
-      c.header('x-oss-request-id', requestId);
-    }
     const url = new URL(c.req.url);
-    const route = url.pathname.startsWith('/_/') ? 'ops' : isImmRequest(c.req.method, url) ? 'imm' : url.searchParams.has('x-oss-process') ? 'snapshot' : 'object';
+    c.set('requestId', requestId);
+    c.set('url', url);
+    c.set('log', log.child({ requestId }));
+    await next();
+    const { method } = c.req;
+    const res = c.res;
+    // Routes that answer with plain headers include the id themselves (withRequestId); on other
+    // responses it is set in place: c.header() after the handler would copy the whole response.
+    if (!c.get('requestIdSet')) {
+      try {
+        res.headers.set('x-oss-request-id', requestId);
+      } catch {
+        c.header('x-oss-request-id', requestId);
+      }
+    }
+    const path = url.pathname;
+    const ops = path.startsWith('/_/');
+    const ossProcess = ops ? undefined : (url.searchParams.get('x-oss-process') ?? undefined);
+    const route = ops ? 'ops' : c.get('action') !== undefined || isImmRequest(method, url) ? 'imm' : ossProcess !== undefined ? 'snapshot' : 'object';
     const seconds = (performance.now() - started) / 1000;
-    requests.inc({ route, method: c.req.method, status: String(c.res.status) });
+    const status = res.status;
+    requests.inc({ route, method, status: String(status) });
     duration.observe(seconds, { route });
-    if (route !== 'ops') {
+    if (!ops) {
+      const cacheHit = c.get('cacheHit');
+      // The fields of the request's logger (c.get('log'): its id, and the IMM Action once the IMM
+      // route has read it), written directly: merging bindings costs more than this line's JSON.
       log.info('request', {
         requestId,
-        method: c.req.method,
-        path: url.pathname,
+        action: c.get('action'),
+        method,
+        path,
         // The process string is logged; signatures and credentials in the query never are.
-        process: url.searchParams.get('x-oss-process') ?? undefined,
-        action: route === 'imm' ? (url.searchParams.get('Action') ?? c.req.header('x-acs-action') ?? undefined) : undefined,
-        status: c.res.status,
+        process: ossProcess,
+        status,
         ms: Math.round(seconds * 1000),
-        cache: c.get('cacheHit') === undefined ? undefined : c.get('cacheHit') ? 'hit' : 'miss',
+        cache: cacheHit === undefined ? undefined : cacheHit ? 'hit' : 'miss',
       });
     }
   });
@@ -90,12 +102,14 @@ export function createApp(deps: Deps): Hono<AppEnv> {
     access,
     limits: { maxOutputDimension: config.limits.maxOutputDimension, maxFramesPerTask: config.tasks.maxFramesPerTask },
   });
-  app.use('/', async (c, next) => (isImmRequest(c.req.method, new URL(c.req.url), c.req.raw.headers) ? imm(c) : next()));
+  app.use('/', async (c, next) => (isImmRequest(c.req.method, c.get('url'), c.req.raw.headers) ? imm(c) : next()));
   app.route(
     '/',
     createObjectRoutes({
       store: deps.store,
+      stats: deps.stats,
       capture: deps.capture,
+      snapshotSeconds,
       domain: config.domain,
       maxOutputDimension: config.limits.maxOutputDimension,
       snapshotCacheControl: config.http.snapshotCacheControl,
@@ -109,10 +123,12 @@ export function createApp(deps: Deps): Hono<AppEnv> {
     // The client went away: nobody reads this answer; 499 marks it in logs and metrics (as nginx does).
     if (err instanceof AbortedError) return new Response(null, { status: 499 });
     const appError: AppError = toAppError(err);
-    if (appError.status >= 500 && appError.status !== 503) log.error('request failed', { requestId: c.get('requestId'), err: appError.cause ?? err });
-    else log.debug('client error', { requestId: c.get('requestId'), code: appError.code, message: appError.message });
+    const reqLog = c.get('log') ?? log;
+    // The AppError with its cause chain: what was answered (status, code) and why (the cause).
+    if (appError.status >= 500 && appError.status !== 503) reqLog.error('request failed', { err: appError });
+    else reqLog.debug('client error', { code: appError.code, message: appError.message });
     // Errors raised before a route ran (the body limit) answer in the protocol of the request.
-    if (isImmRequest(c.req.method, new URL(c.req.url), c.req.raw.headers)) return immErrorResponse(c, appError);
+    if (isImmRequest(c.req.method, c.get('url') ?? new URL(c.req.url), c.req.raw.headers)) return immErrorResponse(c, appError);
     const headers = ossErrorHeaders(appError);
     const body = c.req.method === 'HEAD' ? null : ossErrorBody(appError, c.get('requestId'), c.req.header('host') ?? '');
     return new Response(body, { status: appError.status, headers });

@@ -25,7 +25,8 @@ export interface Config {
   put: { enabled: boolean; maxBytes: number };
   /** Virtual-hosted style: `bucket.<domain>` in Host selects the bucket. */
   domain: string | undefined;
-  cache: { imageBytes: number };
+  /** sourceRevalidateMs: how long snapshot requests trust a source's stat (src/source/stat-cache.ts). */
+  cache: { imageBytes: number; sourceRevalidateMs: number };
   /** The capture workers (src/media/pool.ts): processes, their limits, and the queue in front of them. */
   engine: {
     workers: number;
@@ -275,6 +276,7 @@ export const SETTINGS = {
   maxPutBytes: { env: 'STILLFRAME_MAX_PUT_BYTES', help: 'Largest PUT body accepted.', shown: '5GB', parse: bytes, default: 5 * 1024 ** 3 },
   domain: { env: 'STILLFRAME_DOMAIN', help: 'Enables virtual-hosted URLs: Host bucket.<domain> selects the bucket.', shown: '(off)', flag: 'domain', parse: (raw: string) => raw.toLowerCase() as string | undefined, default: undefined },
   imageCacheBytes: { env: 'STILLFRAME_CACHE_BYTES', help: 'Bytes of finished images kept in the in-process LRU (accepts 256MB, 1GB).', shown: '256MB', parse: bytes, default: 256 * 1024 ** 2 },
+  sourceRevalidateMs: { env: 'STILLFRAME_SOURCE_REVALIDATE_MS', help: 'How long snapshot requests trust a source object\'s ETag before asking the store again; an object rewritten by another writer shows its new ETag within this interval (writes through this server at once). 0 = ask on every request.', parse: integer(0, 60_000), default: 1000 },
   workers: { env: 'STILLFRAME_WORKERS', help: 'Capture worker processes (each decodes one image or task job at a time): how many decodes run at once.', shown: 'CPU cores', parse: integer(1, 256), default: cores },
   decodeThreads: { env: 'STILLFRAME_DECODE_THREADS', help: 'Decoder threads per capture; 0 = one per CPU core.', parse: integer(0, 64), default: 0 },
   decodeTimeoutMs: { env: 'STILLFRAME_DECODE_TIMEOUT_MS', help: 'Deadline for one snapshot decode; past it the worker is killed (and replaced) and the request answered 504.', parse: integer(100), default: 30_000 },
@@ -381,7 +383,7 @@ export function loadConfig(env: Env = process.env, flags: Record<string, string>
     origin: { timeoutMs: s.originTimeoutMs, blockSize: s.blockSize, blockCacheBytes: s.blockCacheBytes },
     put: { enabled: s.allowPut, maxBytes: s.maxPutBytes },
     domain: s.domain,
-    cache: { imageBytes: s.imageCacheBytes },
+    cache: { imageBytes: s.imageCacheBytes, sourceRevalidateMs: s.sourceRevalidateMs },
     engine: {
       workers: s.workers,
       // One decoder thread per core: measured on 2 cores, 0.87× the wall time of FFmpeg's own default

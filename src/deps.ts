@@ -4,13 +4,15 @@ import { createCaches, type Caches } from './cache/caches.js';
 import type { Config } from './config.js';
 import { createCapture, type Capture } from './core/capture.js';
 import { createLimiter, type Limiter } from './core/limiter.js';
-import { createMetrics, type Metrics } from './core/metrics.js';
+import { createMetrics, LATENCY_BUCKETS, type Metrics } from './core/metrics.js';
 import { createLogger, type Logger } from './log.js';
 import { createBlockCache } from './media/block-cache.js';
 import { createMemoryNonceStore, createRedisNonceStore, type NonceStore } from './http/nonce-store.js';
 import { createWorkerPool, type WorkerPool } from './media/pool.js';
 import { openStore, outputStoreOf, rangeFetcher } from './source/open-store.js';
+import { createStatCache, type StatCache } from './source/stat-cache.js';
 import type { ObjectStore } from './source/store.js';
+import { timeFetch, timeStore } from './source/timed-store.js';
 import { createJournalBackend } from './tasks/journal-backend.js';
 import { createRedisBackend } from './tasks/redis-backend.js';
 import { createTaskService, type TaskService } from './tasks/service.js';
@@ -21,6 +23,8 @@ export interface Deps {
   log: Logger;
   metrics: Metrics;
   store: ObjectStore;
+  /** Source stats for snapshot requests, trusted for STILLFRAME_SOURCE_REVALIDATE_MS. */
+  stats: StatCache;
   /**
    * Where outputs (IMM task results) are written: STILLFRAME_OUTPUT_STORAGE, else `store` when writable;
    * with a read-only store and no output storage, `readOnly` is true and write() fails with a clear 400.
@@ -52,23 +56,29 @@ const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
   const log = overrides.log ?? createLogger(config.logLevel);
   const metrics = createMetrics();
-  const store = overrides.store ?? (await openStore(config.storage, config));
-  const originReads = metrics.counter('stillframe_origin_reads_total', 'Ranged reads from the storage origin for the engine (block cache misses)');
-  const originBytes = metrics.counter('stillframe_origin_read_bytes_total', 'Bytes read from the storage origin for the engine');
+  const storageSeconds = metrics.histogram('stillframe_storage_seconds', 'Storage adapter latency by operation (stat, read = until the stream is returned, write, block = a whole ranged block read for the engine) and outcome', LATENCY_BUCKETS, ['op', 'outcome']);
+  const baseStore = timeStore(overrides.store ?? (await openStore(config.storage, config)), storageSeconds);
+  const cacheLookups = metrics.counter('stillframe_cache_lookups_total', 'Result and source-stat cache lookups by cache and outcome', ['cache', 'result']);
+  const stats = createStatCache(baseStore, {
+    ttlMs: config.cache.sourceRevalidateMs,
+    onLookup: (hit) => cacheLookups.inc({ cache: 'stat', result: hit ? 'hit' : 'miss' }),
+  });
+  // Writes through the server (PUT, task outputs) forget the written object's stat.
+  const store = stats.store;
+  const originReads = metrics.counter('stillframe_origin_reads_total', 'Ranged reads from the storage origin for the engine (block cache misses)', []);
+  const originBytes = metrics.counter('stillframe_origin_read_bytes_total', 'Bytes read from the storage origin for the engine', []);
   const blocks = createBlockCache({
     blockSize: config.origin.blockSize,
     maxBytes: config.origin.blockCacheBytes,
-    fetch: rangeFetcher(store),
+    fetch: timeFetch(rangeFetcher(baseStore), storageSeconds),
     onFetch: (bytes) => {
       originReads.inc();
       originBytes.inc({}, bytes);
     },
   });
   metrics.gauge('stillframe_block_cache_bytes', 'Bytes held by the origin block cache', () => blocks.size);
-  const outputStore = outputStoreOf(
-    store,
-    overrides.outputStore ?? (config.outputStorage ? await openStore(config.outputStorage, config) : undefined),
-  );
+  const otherOutput = overrides.outputStore ?? (config.outputStorage ? await openStore(config.outputStorage, config) : undefined);
+  const outputStore = outputStoreOf(store, otherOutput && timeStore(otherOutput, storageSeconds));
   const { engine } = config;
   const pool = createWorkerPool({
     size: engine.workers,
@@ -134,6 +144,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     log,
     metrics,
     store,
+    stats,
     outputStore,
     pool,
     caches,

@@ -29,7 +29,8 @@ export async function runServer(config: Config): Promise<void> {
     const host = info.address.includes(':') ? `[${info.address}]` : info.address;
     const base = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${info.port}`;
     log.info('listening', { address: info.address, port: info.port, storage: deps.store.description });
-    process.stdout.write(
+    // stdout carries JSON lines only, unless a person watches it; otherwise the banner goes to stderr.
+    (process.stdout.isTTY ? process.stdout : process.stderr).write(
       `\nstillframe is serving ${deps.store.description} on ${base}\n` +
         (config.demoMedia ? `Try: ${base}/demo/sample.mp4?x-oss-process=video/snapshot,t_2000,f_jpg,w_320\n` : '') +
         `Health: ${base}/_/health   Metrics: ${base}/_/metrics\n\n`,

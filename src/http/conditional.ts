@@ -15,7 +15,10 @@ const notAfter = (lastModified: Date, header: string) => {
 };
 
 /** 304 when the client's copy is current, 412 when its precondition fails, else undefined (proceed). */
-export function evaluateConditions(headers: Headers, v: Validators): 304 | 412 | undefined {
+/** Only `get` is read: Fetch Headers or a view of the request's headers (src/http/context.ts). */
+export type HeaderGetter = { get(name: string): string | null };
+
+export function evaluateConditions(headers: HeaderGetter, v: Validators): 304 | 412 | undefined {
   const ifMatch = headers.get('if-match');
   if (ifMatch !== null && !matches(ifMatch, v.etag)) return 412;
   const ifUnmodified = headers.get('if-unmodified-since');
@@ -29,7 +32,7 @@ export function evaluateConditions(headers: Headers, v: Validators): 304 | 412 |
 
 export type RangeResult = { kind: 'full' } | { kind: 'partial'; start: number; end: number } | { kind: 'unsatisfiable' };
 
-export function evaluateRange(headers: Headers, size: number, v: Validators): RangeResult {
+export function evaluateRange(headers: HeaderGetter, size: number, v: Validators): RangeResult {
   const range = headers.get('range');
   if (!range) return { kind: 'full' };
   // If-Range: the range applies only to the version the client already has part of.

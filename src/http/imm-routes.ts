@@ -79,7 +79,7 @@ interface ReadParams {
 }
 
 async function readParams(c: Context<AppEnv>): Promise<ReadParams> {
-  const url = new URL(c.req.url);
+  const url = c.get('url') ?? new URL(c.req.url);
   const query: Record<string, string> = Object.fromEntries(url.searchParams);
   if (c.req.method !== 'POST') return { params: query, strings: query, body: Buffer.alloc(0) };
   // Bounded by the app's body limit (src/http/body-limit.ts) before this handler runs.
@@ -198,8 +198,16 @@ export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => P
     const requestId = c.get('requestId');
     try {
       const { params, strings, body } = await readParams(c);
+      // From the query, the form body or the header, read once here: the request's log lines (its
+      // access line included) carry it, also when the request is refused below.
+      const claimed = (typeof params.Action === 'string' && params.Action) || c.req.header('x-acs-action');
+      if (claimed) {
+        const logged = claimed.slice(0, 100);
+        c.set('action', logged);
+        c.set('log', c.get('log').child({ action: logged }));
+      }
       const verified = verifier
-        ? await verifier.verify({ method: c.req.method, url: new URL(c.req.url), headers: c.req.raw.headers, body, params: strings })
+        ? await verifier.verify({ method: c.req.method, url: c.get('url') ?? new URL(c.req.url), headers: c.req.raw.headers, body, params: strings })
         : undefined;
       const { action, version } = actionOf(params, c.req.raw.headers, verified);
       if (typeof action !== 'string' || !action) throw errors.missingParam('Action');
@@ -215,7 +223,7 @@ export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => P
       return c.json({ RequestId: requestId, ...result });
     } catch (err) {
       const appError = toAppError(err);
-      if (appError.status >= 500 && appError.status !== 503) c.get('log').error('IMM request failed', { requestId, err: appError.cause ?? err });
+      if (appError.status >= 500 && appError.status !== 503) c.get('log').error('IMM request failed', { err: appError });
       return immErrorResponse(c, appError);
     }
   };

@@ -3,17 +3,23 @@ import { createHash } from 'node:crypto';
 import { pipeline, Readable, Transform } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Hono } from 'hono';
-import type { Capture } from '../core/capture.js';
+import type { Capture, SnapshotResult } from '../core/capture.js';
+import type { Histogram } from '../core/metrics.js';
 import { errors } from '../errors.js';
-import { canonicalSnapshot, parseSnapshotProcess } from '../process/snapshot.js';
-import { contentTypeFor, validateBucket, validateKey, type ObjectStore } from '../source/store.js';
+import { canonicalSnapshot, parseSnapshotProcess, type SnapshotPlan } from '../process/snapshot.js';
+import type { StatCache } from '../source/stat-cache.js';
+import { contentTypeFor, validateBucket, validateKey, type ObjectStat, type ObjectStore } from '../source/store.js';
 import type { AccessControl } from './access.js';
 import { evaluateConditions, evaluateRange } from './conditional.js';
-import type { AppEnv } from './context.js';
+import { requestHeader, requestHeaders, requestSignal, withRequestId, type AppEnv } from './context.js';
 
 export interface ObjectRoutesDeps {
   store: ObjectStore;
+  /** Source stats for snapshots, trusted for a short interval (STILLFRAME_SOURCE_REVALIDATE_MS). */
+  stats: StatCache;
   capture: Capture;
+  /** Time of capture.snapshot() by cache outcome. */
+  snapshotSeconds?: Histogram;
   domain: string | undefined;
   maxOutputDimension: number;
   snapshotCacheControl: string;
@@ -29,7 +35,8 @@ const MAX_QUERY_LENGTH = 4096;
 
 /** Path-style `/bucket/key`, or virtual-hosted `bucket.<domain>/key`. */
 export function locateObject(host: string, rawPath: string, domain: string | undefined): { bucket: string; key: string } {
-  const hostname = host.replace(/:\d+$/, '').toLowerCase();
+  // Without STILLFRAME_DOMAIN the Host header plays no part (and costs nothing).
+  const hostname = domain ? host.replace(/:\d+$/, '').toLowerCase() : '';
   let bucket: string;
   let rawKey: string;
   if (domain && hostname.endsWith(`.${domain}`)) {
@@ -54,15 +61,67 @@ function snapshotEtag(sourceEtag: string, canonical: string): string {
   return `"${createHash('sha1').update(`${sourceEtag}\u0000${canonical}`).digest('hex').slice(0, 32)}"`;
 }
 
+// A cached hit repeats the same few process strings against the same stat: their parse and their ETag
+// (a SHA-1) are remembered rather than recomputed per request. Bounded; only valid plans are kept.
+const MAX_PLANS = 1000;
+type ParsedProcess = { plan: SnapshotPlan; canonical: string };
+
+function createPlanCache(maxOutputDimension: number) {
+  const plans = new Map<string, ParsedProcess>();
+  return (process: string): ParsedProcess => {
+    let parsed = plans.get(process);
+    if (!parsed) {
+      const plan = parseSnapshotProcess(process, { maxOutputDimension });
+      parsed = { plan, canonical: canonicalSnapshot(plan) };
+      if (plans.size >= MAX_PLANS) plans.clear();
+      plans.set(process, parsed);
+    }
+    return parsed;
+  };
+}
+
+// Keyed by the stat object itself: the stat cache hands out one object per revalidation interval.
+const etags = new WeakMap<ObjectStat, Map<string, string>>();
+function etagOf(stat: ObjectStat, canonical: string): string {
+  let byCanonical = etags.get(stat);
+  if (!byCanonical) etags.set(stat, (byCanonical = new Map()));
+  let etag = byCanonical.get(canonical);
+  if (etag === undefined) {
+    etag = snapshotEtag(stat.etag, canonical);
+    if (byCanonical.size < MAX_PLANS) byCanonical.set(canonical, etag);
+  }
+  return etag;
+}
+
 const ms = (value: number) => value.toFixed(1);
+const HIT_TIMING = `probe;dur=${ms(0)}, decode;dur=${ms(0)}, encode;dur=${ms(0)}, total;dur=`;
+
+function serverTiming(result: SnapshotResult, total: number): string {
+  const { open, decode, encode } = result.timings;
+  if (open === 0 && decode === 0 && encode === 0) return HIT_TIMING + ms(total);
+  return `open;dur=${ms(open)}, decode;dur=${ms(decode)}, encode;dur=${ms(encode)}, total;dur=${ms(total)}`;
+}
+
+function snapshotValidators(etag: string, stat: ObjectStat, cacheControl: string): Record<string, string> {
+  return { ETag: etag, 'Last-Modified': httpDate(stat.lastModified), 'Cache-Control': cacheControl };
+}
+
+// Last-Modified of a stat, formatted once per stat object (the stat cache reuses them).
+const httpDates = new WeakMap<Date, string>();
+function httpDate(date: Date): string {
+  let text = httpDates.get(date);
+  if (text === undefined) httpDates.set(date, (text = date.toUTCString()));
+  return text;
+}
 
 export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  const parseProcess = createPlanCache(deps.maxOutputDimension);
 
   app.on(['GET', 'HEAD'], '*', async (c) => {
-    const url = new URL(c.req.url);
+    const url = c.get('url') ?? new URL(c.req.url);
     if (url.search.length > MAX_QUERY_LENGTH) throw errors.invalidArgument(`The query string is longer than ${MAX_QUERY_LENGTH} characters.`);
-    const { bucket, key } = locateObject(c.req.header('host') ?? '', url.pathname, deps.domain);
+    const { bucket, key } = locateObject(deps.domain ? (requestHeader(c, 'host') ?? '') : '', url.pathname, deps.domain);
     // Before anything is read: a private object's existence is not revealed to an unsigned request.
     deps.access.authorizeObject(c.req.raw, url, bucket, key, 'read');
     const processes = url.searchParams.getAll('x-oss-process');
@@ -71,31 +130,40 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
     const isHead = c.req.method === 'HEAD';
 
     if (process !== undefined) {
-      const plan = parseSnapshotProcess(process, { maxOutputDimension: deps.maxOutputDimension });
-      const stat = await deps.store.stat(bucket, key);
-      const etag = snapshotEtag(stat.etag, canonicalSnapshot(plan));
-      const validators = { etag, lastModified: stat.lastModified };
-      const common = {
-        ETag: etag,
-        'Last-Modified': stat.lastModified.toUTCString(),
-        'Cache-Control': deps.snapshotCacheControl,
-      };
+      const { plan, canonical } = parseProcess(process);
+      let stat = await deps.stats.stat(bucket, key);
+      let etag = etagOf(stat, canonical);
       // Answered from the source's stat alone: a revalidating CDN costs no decoding.
-      const condition = evaluateConditions(c.req.raw.headers, validators);
-      if (condition) return c.body(null, condition, common);
+      let condition = evaluateConditions(requestHeaders(c), { etag, lastModified: stat.lastModified });
+      if (condition) return c.body(null, condition, snapshotValidators(etag, stat, deps.snapshotCacheControl));
+      const signal = requestSignal(c);
       const started = performance.now();
-      const result = await deps.capture.snapshot(bucket, key, stat, plan, c.req.raw.signal);
+      let result: SnapshotResult;
+      try {
+        result = await deps.capture.snapshot(bucket, key, stat, plan, signal);
+      } catch (err) {
+        // The stat may be up to STILLFRAME_SOURCE_REVALIDATE_MS old: an object rewritten meanwhile fails
+        // reads pinned to its old ETag. Once more with the current stat, if it did change.
+        deps.stats.forget(bucket, key);
+        const current = await deps.stats.stat(bucket, key).catch(() => stat);
+        if (current.etag === stat.etag || signal.aborted) throw err;
+        stat = current;
+        etag = etagOf(stat, canonical);
+        condition = evaluateConditions(requestHeaders(c), { etag, lastModified: stat.lastModified });
+        if (condition) return c.body(null, condition, snapshotValidators(etag, stat, deps.snapshotCacheControl));
+        result = await deps.capture.snapshot(bucket, key, stat, plan, signal);
+      }
       const total = performance.now() - started;
       c.set('cacheHit', result.cacheHit);
-      const headers = {
-        ...common,
-        'Content-Type': result.contentType,
-        'Content-Length': String(result.body.length),
-        'X-Frame-Time': String(result.frameTimeMs),
-        'X-Frame-Keyframe': result.keyframe ? '1' : '0',
-        'X-Cache': result.cacheHit ? 'HIT' : 'MISS',
-        'Server-Timing': `open;dur=${ms(result.timings.open)}, decode;dur=${ms(result.timings.decode)}, encode;dur=${ms(result.timings.encode)}, total;dur=${ms(total)}`,
-      };
+      deps.snapshotSeconds?.observe(total / 1000, { cache: result.cacheHit ? 'hit' : 'miss' });
+      // Plain header object, request id included: @hono/node-server writes it without building Headers.
+      const headers = withRequestId(c, snapshotValidators(etag, stat, deps.snapshotCacheControl)) as Record<string, string>;
+      headers['Content-Type'] = result.contentType;
+      headers['Content-Length'] = String(result.body.length);
+      headers['X-Frame-Time'] = String(result.frameTimeMs);
+      headers['X-Frame-Keyframe'] = result.keyframe ? '1' : '0';
+      headers['X-Cache'] = result.cacheHit ? 'HIT' : 'MISS';
+      headers['Server-Timing'] = serverTiming(result, total);
       // A view of the cached bytes, not a copy: the cache never mutates an entry.
       return new Response(isHead ? null : new Uint8Array(result.body.buffer, result.body.byteOffset, result.body.byteLength), { status: 200, headers });
     }
@@ -108,9 +176,9 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
       'Cache-Control': deps.objectCacheControl,
       'Accept-Ranges': 'bytes',
     };
-    const condition = evaluateConditions(c.req.raw.headers, validators);
+    const condition = evaluateConditions(requestHeaders(c), validators);
     if (condition) return c.body(null, condition, common);
-    const range = evaluateRange(c.req.raw.headers, stat.size, validators);
+    const range = evaluateRange(requestHeaders(c), stat.size, validators);
     if (range.kind === 'unsatisfiable') throw errors.invalidRange(stat.size);
     const headers = { ...common, 'Content-Type': stat.contentType };
     if (range.kind === 'partial') {
@@ -161,6 +229,8 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
     const body = c.req.raw.body ? Readable.fromWeb(c.req.raw.body as WebReadableStream) : Readable.from([]);
     const source = pipeline(body, guard, () => {});
     const stat = await deps.store.write(bucket, key, source, c.req.header('content-type') ?? contentTypeFor(key));
+    // Whatever store wrote it, a snapshot of this object must not be answered from its old stat.
+    deps.stats.forget(bucket, key);
     return c.body(null, 200, { ETag: stat.etag });
   });
 

@@ -44,11 +44,11 @@ export function createOpsRoutes(deps: OpsDeps): Hono<AppEnv> {
     );
   });
 
-  app.get('/metrics', (c) => {
+  app.get('/metrics', async (c) => {
     if (!authorized(c.req.header('authorization'))) {
       return c.text('Unauthorized: /_/metrics needs Authorization: Bearer <STILLFRAME_OPS_TOKEN>.\n', 401, { 'WWW-Authenticate': 'Bearer realm="stillframe"' });
     }
-    return c.text(deps.metrics.render(), 200, { 'Content-Type': 'text/plain; version=0.0.4' });
+    return c.text(await deps.metrics.render(), 200, { 'Content-Type': deps.metrics.contentType });
   });
 
   return app;

@@ -113,7 +113,8 @@ export async function createTaskService(deps: TaskServiceDeps, backend: TaskBack
   let closed = false;
 
   const finished = deps.metrics.counter('stillframe_tasks_total', 'IMM tasks finished by status');
-  const extracted = deps.metrics.counter('stillframe_task_frames_total', 'Frames of task extractions: wanted, and decoded to get them');
+  const extracted = deps.metrics.counter('stillframe_task_frames_total', 'Frames of task extractions: wanted, and decoded to get them', ['counted']);
+  const attemptSeconds = deps.metrics.histogram('stillframe_task_seconds', 'One IMM task attempt from start to result, by status (Succeeded, Failed, Interrupted)', [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800], ['status']);
   deps.metrics.gauge('stillframe_tasks_running', 'IMM tasks running on this node', () => running.size);
   deps.metrics.gauge('stillframe_tasks_queued', 'IMM tasks waiting to run (with Redis: in the shared queue, last count)', () => backend.queued);
 
@@ -205,7 +206,9 @@ export async function createTaskService(deps: TaskServiceDeps, backend: TaskBack
       running.set(id, controller);
       try {
         log.info('task started', { taskId: id, project: task.ProjectName, attempt: task.Attempts });
+        const started = performance.now();
         const { result, progress } = await attempt(task, controller.signal);
+        attemptSeconds.observe((performance.now() - started) / 1000, { status: result === 'interrupted' ? 'Interrupted' : result.Status });
         // Interrupted: the task stays Running; the backend queues it again.
         if (result === 'interrupted') return 'interrupted';
         await finish(id, result, progress);

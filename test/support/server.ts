@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createDeps, type Deps } from '../../src/deps.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger, type Logger } from '../../src/log.js';
 
 export interface TestServer {
   url: string;
@@ -23,6 +23,8 @@ export interface TestServerOptions {
   env?: Record<string, string>;
   /** "bucket/key" → path of a file to copy there, or a Buffer to write. */
   objects?: Record<string, string | Buffer>;
+  /** The server's logger (default: silent). */
+  log?: Logger;
 }
 
 export async function startServer(options: TestServerOptions = {}): Promise<TestServer> {
@@ -38,7 +40,7 @@ export async function startServer(options: TestServerOptions = {}): Promise<Test
     STILLFRAME_DEMO: 'false',
     ...options.env,
   });
-  const deps = await createDeps(config, { log: silentLogger });
+  const deps = await createDeps(config, { log: options.log ?? silentLogger });
   const app = createApp(deps);
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));

@@ -8,7 +8,7 @@ import { createLogger } from '../../src/log.js';
 import { Journal } from '../../src/tasks/journal.js';
 
 const dir = process.argv[2]!;
-const log = createLogger('debug', (line) => process.stderr.write(line));
+const log = createLogger('debug', { write: (line: string) => process.stderr.write(line) });
 const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 process.stdout.write(`${JSON.stringify({ ready: true })}\n`);
 const startAt = Number((await lines.next()).value);

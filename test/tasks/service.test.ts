@@ -161,18 +161,24 @@ function fakeCapture(gate?: (signal: AbortSignal) => Promise<void>): Capture {
   };
 }
 
-/** Metrics whose counters the test can read back by name. */
-function readableMetrics(): Metrics & { counters: Map<string, Counter> } {
-  const real = createMetrics();
-  const counters = new Map<string, Counter>();
+/** Metrics whose counters the test can read back: increments tallied by name and label values. */
+function readableMetrics(): Metrics & { count(name: string, labels: Record<string, string>): number } {
+  const real = createMetrics({ defaults: false });
+  const tallies = new Map<string, number>();
+  const keyOf = (name: string, labels: Record<string, string> = {}) => `${name}${JSON.stringify(Object.entries(labels).sort())}`;
   return {
     ...real,
-    counter(name, help) {
-      const counter = real.counter(name, help);
-      counters.set(name, counter);
-      return counter;
+    counter(name, help, labelNames) {
+      const counter = real.counter(name, help, labelNames);
+      return {
+        inc(labels, by = 1) {
+          const key = keyOf(name, labels);
+          tallies.set(key, (tallies.get(key) ?? 0) + by);
+          counter.inc(labels, by);
+        },
+      } satisfies Counter;
     },
-    counters,
+    count: (name, labels) => tallies.get(keyOf(name, labels)) ?? 0,
   };
 }
 
@@ -231,7 +237,7 @@ function route(service: TaskService, keys: Record<string, string> = {}) {
   return app;
 }
 
-const finishedCount = (metrics: Setup['metrics'], status: string) => metrics.counters.get('stillframe_tasks_total')!.value({ status });
+const finishedCount = (metrics: Setup['metrics'], status: string) => metrics.count('stillframe_tasks_total', { status });
 
 describe('one parse per submit', () => {
   it('the route parses a CreateMediaConvertTask once; the record holds its definition before the TaskId is answered', async () => {

@@ -49,7 +49,7 @@ async function deliver(answers: Answer[], options: Partial<NotifierOptions> = {}
     retries: 3,
     backoffMs: 40,
     timeoutMs: 2000,
-    log: createLogger('debug', (line) => lines.push(JSON.parse(line) as Record<string, any>)),
+    log: createLogger('debug', { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, any>) }),
     ...options,
   });
   const delivered = await notifier.deliver('t', immMessage('MediaConvert', 'subject', {}));
