@@ -135,17 +135,38 @@ export async function rssOf(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }
 
-/** Live ffmpeg/ffprobe processes whose parent is `parent`. */
-export async function ffmpegChildren(parent: number): Promise<number[]> {
+/** Live capture workers (src/media/engine/worker) whose parent is `parent`: a server's worker processes. */
+export async function workerPids(parent: number): Promise<number[]> {
   const pids: number[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const m = /^\d+ \((.*)\) (\S) (\d+)/.exec(await readFile(`/proc/${entry}/stat`, 'utf8'));
-      if (m && Number(m[3]) === parent && m[2] !== 'Z' && /ff(mpeg|probe)/.test(m[1]!)) pids.push(Number(entry));
+      const m = /^\d+ \(.*\) (\S) (\d+)/.exec(await readFile(`/proc/${entry}/stat`, 'utf8'));
+      if (!m || Number(m[2]) !== parent || m[1] === 'Z') continue;
+      if ((await readFile(`/proc/${entry}/cmdline`, 'utf8')).includes('engine/worker')) pids.push(Number(entry));
     } catch {
       // exited meanwhile
     }
   }
-  return pids;
+  return pids.sort((a, b) => a - b);
+}
+
+/** CPU time a process has used so far, all threads, user + system (clock ticks); 0 once it is gone. */
+export async function cpuTicks(pid: number): Promise<number> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name: state is field 3, utime 14, stime 15.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return 0;
+  }
+}
+
+/** Of `pids`, the one that used the most CPU over the next `ms` (the worker that is decoding). */
+export async function busiest(pids: number[], ms = 300): Promise<number> {
+  const before = await Promise.all(pids.map(cpuTicks));
+  await new Promise((r) => setTimeout(r, ms));
+  const used = (await Promise.all(pids.map(cpuTicks))).map((t, i) => t - before[i]!);
+  return pids[used.indexOf(Math.max(...used))]!;
 }
