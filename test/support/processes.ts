@@ -3,7 +3,7 @@
 // and removes their temporary directories.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -151,22 +151,20 @@ export async function workerPids(parent: number): Promise<number[]> {
   return pids.sort((a, b) => a - b);
 }
 
-/** CPU time a process has used so far, all threads, user + system (clock ticks); 0 once it is gone. */
-export async function cpuTicks(pid: number): Promise<number> {
+/** Paths of the files a process has open (its file descriptors that name a file). */
+export async function openFiles(pid: number): Promise<string[]> {
+  const paths: string[] = [];
   try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name: state is field 3, utime 14, stime 15.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
+    for (const fd of await readdir(`/proc/${pid}/fd`)) {
+      try {
+        const target = await readlink(`/proc/${pid}/fd/${fd}`);
+        if (target.startsWith('/')) paths.push(target);
+      } catch {
+        // closed meanwhile
+      }
+    }
   } catch {
-    return 0;
+    // exited
   }
-}
-
-/** Of `pids`, the one that used the most CPU over the next `ms` (the worker that is decoding). */
-export async function busiest(pids: number[], ms = 300): Promise<number> {
-  const before = await Promise.all(pids.map(cpuTicks));
-  await new Promise((r) => setTimeout(r, ms));
-  const used = (await Promise.all(pids.map(cpuTicks))).map((t, i) => t - before[i]!);
-  return pids[used.indexOf(Math.max(...used))]!;
+  return paths;
 }
