@@ -4,9 +4,10 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
-import { fixture, readFrameIndex } from '../support/fixtures.js';
-import { slowFfmpeg, waitFor } from '../support/slow-ffmpeg.js';
-import { BIN, startServe, stopAll, tempDir } from '../support/processes.js';
+import { SLOW_DECODE, slowDecodeFixture } from '../support/fixtures.js';
+import { BIN, logLines, startServe, stopAll, tempDir, workerPids } from '../support/processes.js';
+import { metricValue } from '../support/server.js';
+import { isRunning, waitFor } from '../support/wait.js';
 
 afterEach(stopAll);
 
@@ -19,7 +20,8 @@ describe('stillframe serve', () => {
     const res = await fetch(example!);
     expect(res.status).toBe(200);
     expect(await sharp(Buffer.from(await res.arrayBuffer())).metadata()).toMatchObject({ format: 'jpeg', width: 320, height: 180 });
-    expect(output()).toMatch(/"msg":"using ffmpeg"/);
+    // The capture workers started and said which FFmpeg they run (the node-av build, no binary).
+    expect(logLines(output(), 'capture workers ready')).toEqual([expect.objectContaining({ ffmpeg: expect.stringMatching(/^8\./) })]);
     expect((await fetch(`${url}/_/health`)).status).toBe(200);
   }, 90_000);
 
@@ -37,28 +39,32 @@ describe('stillframe serve', () => {
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     await new Promise((r) => child.on('exit', r));
-    for (const name of ['PORT', 'STILLFRAME_STORAGE', 'STILLFRAME_CACHE_BYTES', 'STILLFRAME_MAX_FFMPEG', 'STILLFRAME_FFMPEG_TIMEOUT_MS']) {
+    for (const name of ['PORT', 'STILLFRAME_STORAGE', 'STILLFRAME_CACHE_BYTES', 'STILLFRAME_WORKERS', 'STILLFRAME_DECODE_TIMEOUT_MS', 'STILLFRAME_WORKER_MAX_MEMORY']) {
       expect(stdout).toContain(name);
     }
+    // Settings of the ffmpeg-binary era are gone from the list.
+    expect(stdout).not.toMatch(/STILLFRAME_(MAX_)?FFMPEG/);
   }, 30_000);
 
-  it('SIGTERM drains: the request in flight completes, then the process exits 0', async () => {
+  it('SIGTERM drains: the capture in flight completes, then the process exits 0 and its workers are gone', async () => {
     const root = await tempDir('e2e');
     await mkdir(join(root, 'media'));
-    await copyFile(await fixture({ container: 'mp4', codec: 'h264', bframes: 2, gop: 100, seconds: 6 }), join(root, 'media', 'long.mp4'));
-    const slow = await slowFfmpeg();
-    const { child, url } = await startServe({
-      STILLFRAME_STORAGE: `file://${root}`,
-      STILLFRAME_DEMO: 'false',
-      STILLFRAME_FFMPEG: slow.path,
-    });
-    const inFlight = fetch(`${url}/media/long.mp4?x-oss-process=video/snapshot,t_2500`);
-    await waitFor(async () => (await slow.pids()).length > 0);
+    await copyFile(await slowDecodeFixture(), join(root, 'media', 'slow.mp4'));
+    const { child, url, output } = await startServe({ STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_DEMO: 'false', STILLFRAME_WORKERS: '1' });
+    const workers = await workerPids(child.pid!);
+    expect(workers).toHaveLength(1);
+    // The exact last frame: every frame of the file decoded, about a second or more of the worker's time.
+    const inFlight = fetch(`${url}/media/slow.mp4?x-oss-process=video/snapshot,t_${SLOW_DECODE.lastFrameMs}`);
+    await waitFor(async () => (await metricValue(url, 'stillframe_workers_busy')) === 1);
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
     child.kill('SIGTERM');
     const res = await inFlight;
     expect(res.status).toBe(200);
-    expect(await readFrameIndex(Buffer.from(await res.arrayBuffer()))).toBe(62);
+    expect(res.headers.get('x-frame-time')).toBe(String(((SLOW_DECODE.seconds * SLOW_DECODE.fps - 1) * 1000) / SLOW_DECODE.fps));
+    expect(await sharp(Buffer.from(await res.arrayBuffer()), { failOn: 'truncated' }).metadata()).toMatchObject({ format: 'jpeg', width: 960, height: 540 });
     expect(await exited).toBe(0);
+    // It drained rather than hit the grace period, and took its capture workers with it.
+    expect(logLines(output(), 'stopped')).toHaveLength(1);
+    for (const pid of workers) expect(await isRunning(pid)).toBe(false);
   }, 60_000);
 });

@@ -1,12 +1,12 @@
 // The snapshot endpoint's HTTP behaviour: errors of the spec's table, validators, caching,
-// single-flight, saturation, abort and deadlines — against real ffmpeg.
+// single-flight, saturation, abort and deadlines — against real capture workers.
 import { symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { audioFixture, codeImage, fixture, readFrameIndex } from '../support/fixtures.js';
+import { audioFixture, codeImage, fixture, readFrameIndex, SLOW_DECODE, slowDecodeFixture } from '../support/fixtures.js';
 import { snapshotUrl, startServer, type TestServer } from '../support/server.js';
-import { isRunning, slowFfmpeg, waitFor } from '../support/slow-ffmpeg.js';
+import { isRunning, waitFor } from '../support/wait.js';
 
 let server: TestServer;
 let video: string;
@@ -189,38 +189,72 @@ describe('load and faults', () => {
     }
   });
 
-  it('a client that hangs up takes its ffmpeg with it', async () => {
-    const slow = await slowFfmpeg();
-    const long = await fixture({ container: 'mp4', codec: 'h264', bframes: 2, gop: 100, seconds: 6 });
-    const s = await startServer({ objects: { 'media/long.mp4': long }, env: { STILLFRAME_FFMPEG: slow.path } });
+  // The exact frame at SLOW_DECODE.lastFrameMs needs every frame of the file decoded (about a second or
+  // more of one worker's time, one synchronous call the worker cannot be told to stop), then that noise
+  // is scaled up to 4096×2304 and encoded as PNG (a second or more again).
+  const SLOW = `video/snapshot,t_${SLOW_DECODE.lastFrameMs},f_png,w_4096,h_2304`;
+
+  it('a client that hangs up stops its decode: the worker is killed and replaced, its slot freed', async () => {
+    const s = await startServer({ objects: { 'media/slow.mp4': await slowDecodeFixture(), 'media/v.mp4': video }, env: { STILLFRAME_WORKERS: '1' } });
     try {
+      const [pid] = await s.workers();
+      expect(pid).toBeDefined();
       const controller = new AbortController();
-      const pending = fetch(snapshotUrl(s, 'media/long.mp4', 'video/snapshot,t_3900'), { signal: controller.signal }).catch((e: Error) => e);
-      await waitFor(async () => (await slow.pids()).length > 0);
-      const [pid] = await slow.pids();
-      expect(await isRunning(pid!)).toBe(true);
+      const pending = fetch(snapshotUrl(s, 'media/slow.mp4', SLOW), { signal: controller.signal }).catch((e: Error) => e);
+      await waitFor(async () => s.deps.pool.busy === 1 && s.deps.limiter.active === 1);
+      // Let the decode get going: the job is well inside its work when the client leaves.
+      await new Promise((r) => setTimeout(r, 100));
+      const hungUp = Date.now();
       controller.abort();
       expect(await pending).toBeInstanceOf(Error);
-      await waitFor(async () => !(await isRunning(pid!)), 3000);
+      // Nobody waits for the frame any more: the worker is killed (after a 250 ms grace), not let finish.
+      await waitFor(async () => !(await isRunning(pid!)), 5000);
+      const killedAfter = Date.now() - hungUp;
+      expect(killedAfter).toBeLessThan(1500);
+      expect(await s.restarts()).toMatchObject({ abandoned: 1 });
+      // Its capture slot is free again (the job ended with the worker).
+      await waitFor(async () => s.deps.limiter.active === 0, 2000);
+      // A new worker took its place and answers the next request with the right frame.
+      await waitFor(async () => (await s.workers()).length === 1);
+      expect(await s.workers()).not.toContain(pid);
+      const res = await request(snapshotUrl(s, 'media/v.mp4', 'video/snapshot,t_3100,w_200'));
+      expect(res.statusCode).toBe(200);
+      expect(await readFrameIndex(Buffer.from(await res.body.arrayBuffer()))).toBe(77);
+      expect(s.deps.limiter.active).toBe(0);
+      expect(s.deps.pool.busy).toBe(0);
     } finally {
       await s.close();
     }
   });
 
-  it('ffmpeg is killed at the deadline and the client gets 504', async () => {
-    const slow = await slowFfmpeg();
-    const long = await fixture({ container: 'mp4', codec: 'h264', bframes: 2, gop: 100, seconds: 6 });
+  it('a decode past its deadline: 504 GatewayTimeout, the worker killed and replaced, the next request right', async () => {
     const s = await startServer({
-      objects: { 'media/long.mp4': long },
-      env: { STILLFRAME_FFMPEG: slow.path, STILLFRAME_FFMPEG_TIMEOUT_MS: '700' },
+      objects: { 'media/slow.mp4': await slowDecodeFixture(), 'media/v.mp4': video },
+      env: { STILLFRAME_WORKERS: '1', STILLFRAME_DECODE_TIMEOUT_MS: '1200' },
     });
     try {
+      const [pid] = await s.workers();
       const started = Date.now();
-      const res = await request(snapshotUrl(s, 'media/long.mp4', 'video/snapshot,t_3900'));
+      const res = await request(snapshotUrl(s, 'media/slow.mp4', SLOW));
+      const took = Date.now() - started;
       expect(res.statusCode).toBe(504);
-      expect(await res.body.text()).toContain('<Code>GatewayTimeout</Code>');
-      expect(Date.now() - started).toBeLessThan(3000);
-      for (const pid of await slow.pids()) expect(await isRunning(pid)).toBe(false);
+      const text = await res.body.text();
+      expect(text).toContain('<Code>GatewayTimeout</Code>');
+      expect(text).toContain('1200 ms');
+      // Answered at the deadline (the worker killed there), not before; within a bound after it.
+      expect(took).toBeGreaterThanOrEqual(1200);
+      expect(took).toBeLessThan(4000);
+      expect(await isRunning(pid!)).toBe(false);
+      expect(await s.restarts()).toMatchObject({ timeout: 1 });
+      expect(s.deps.limiter.active).toBe(0);
+      // The next request waits for the new worker and gets the right frame within the deadline.
+      const next = await request(snapshotUrl(s, 'media/v.mp4', 'video/snapshot,t_3100,w_200'));
+      expect(next.statusCode).toBe(200);
+      expect(await readFrameIndex(Buffer.from(await next.body.arrayBuffer()))).toBe(77);
+      const workers = await s.workers();
+      expect(workers).toHaveLength(1);
+      expect(workers).not.toContain(pid);
+      expect(await s.restarts()).toEqual({ timeout: 1 });
     } finally {
       await s.close();
     }

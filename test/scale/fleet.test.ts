@@ -1,6 +1,8 @@
 // Scale-out (STILLFRAME_REDIS_URL): a real redis-server and two real stillframe processes sharing one
 // storage directory. Tasks submitted to node A run on both nodes, node B answers GetTask for them, and a
 // SIGKILL of node B mid-task leaves every task Succeeded exactly once, each output present once and whole.
+// The tasks are heavy for real (large PNG outputs rendered in capture workers), so a node stopped right
+// after it starts one is stopped mid-task.
 import { copyFile, mkdir, readdir } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,16 +11,22 @@ import { Queue } from 'bullmq';
 import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
-import { fixture } from '../support/fixtures.js';
-import { slowFfmpeg, waitFor } from '../support/slow-ffmpeg.js';
+import { fixture, frameAt, readFrameIndex } from '../support/fixtures.js';
 import { startRedis } from './harness.js';
-import { findBinary, logLines, rpc, startServe, stopAll, tempDir } from '../support/processes.js';
+import { findBinary, logLines, rpc, startServe, stopAll, tempDir, workerPids, type Node } from '../support/processes.js';
+import { isRunning, waitFor } from '../support/wait.js';
 
 const TASKS = 30;
 const FRAMES = 4; // Interval 2 s over an 8 s video: 0, 2, 4, 6 s
 const VIDEO = { container: 'mp4', codec: 'h264', fps: 25, seconds: 8, gop: 25 } as const;
 
 afterAll(stopAll);
+
+/** A node's log lines with `msg`, once its output is complete (the process exited, its pipes drained). */
+async function finalLog(node: Node, msg: string): Promise<Record<string, any>[]> {
+  if (node.child.stdout!.readable) await new Promise((r) => node.child.stdout!.once('close', r));
+  return logLines(node.output(), msg);
+}
 
 /** A fresh redis-server, and a storage root whose bucket `media` holds the test video as v.mp4. */
 async function redisAndMedia(name: string) {
@@ -44,18 +52,15 @@ describe('scale-out settings', () => {
 describe.skipIf(!redisServer)('two nodes, one Redis', () => {
   it('shares tasks across nodes and survives a SIGKILLed worker with every task done exactly once', async () => {
     const { redis, root } = await redisAndMedia('fleet');
-    const slow = await slowFfmpeg();
     const shared = {
       STILLFRAME_STORAGE: `file://${root}`,
       STILLFRAME_REDIS_URL: redis.url,
       STILLFRAME_REDIS_LOCK_MS: '2000',
       STILLFRAME_TASK_CONCURRENCY: '2',
-      STILLFRAME_TASK_STRATEGY: 'pass',
     };
-    // A decodes at full speed; B reads at real-time speed (its tasks last ~6 s), so it is mid-task when killed.
     const [a, b] = await Promise.all([
       startServe({ ...shared, STILLFRAME_STATE_DIR: join(root, '.a') }),
-      startServe({ ...shared, STILLFRAME_STATE_DIR: join(root, '.b'), STILLFRAME_FFMPEG: slow.path }),
+      startServe({ ...shared, STILLFRAME_STATE_DIR: join(root, '.b') }),
     ]);
     expect((await rpc(a.url, 'CreateProject', { ProjectName: 'fleet' })).Project?.ProjectName).toBe('fleet');
     // B sees the project A created.
@@ -66,7 +71,8 @@ describe.skipIf(!redisServer)('two nodes, one Redis', () => {
       const res = await rpc(a.url, 'CreateMediaConvertTask', {
         ProjectName: 'fleet',
         Sources: [{ URI: 'oss://media/v.mp4' }],
-        Targets: [{ Image: { Snapshots: [{ Format: 'jpg', Interval: 2, Width: 64, URI: `oss://media/out/${i}/{index}.jpg` }] } }],
+        // Four PNG outputs of 1024×768: each task keeps a worker busy for a while.
+        Targets: [{ Image: { Snapshots: [{ Format: 'png', Interval: 2, Width: 1024, Height: 768, URI: `oss://media/out/${i}/{index}.png` }] } }],
       });
       expect(res.TaskId, JSON.stringify(res)).toMatch(/^MediaConvert-/);
       ids.push(res.TaskId as string);
@@ -76,19 +82,22 @@ describe.skipIf(!redisServer)('two nodes, one Redis', () => {
     const listed = await rpc(b.url, 'ListTasks', { ProjectName: 'fleet', MaxResults: 100 });
     expect((listed.Tasks as unknown[]).length).toBe(TASKS);
 
-    // SIGKILL B while it runs a task (its ffmpeg is mid-read).
-    await waitFor(async () => logLines(b.output(), 'task started').length > 0 && (await slow.pids()).length > 0, 20_000);
-    await new Promise((r) => setTimeout(r, 800));
-    const startedOnB = new Set(logLines(b.output(), 'task started').map((l) => l.taskId as string));
-    const finishedOnB = new Set(logLines(b.output(), 'task finished').map((l) => l.taskId as string));
+    // SIGKILL B while it runs a task: one it started and has not finished.
+    const unfinished = () => {
+      const finished = new Set(logLines(b.output(), 'task finished').map((l) => l.taskId as string));
+      return logLines(b.output(), 'task started').filter((l) => !finished.has(l.taskId as string));
+    };
+    await waitFor(async () => unfinished().length > 0, 20_000);
+    const workersOfB = await workerPids(b.child.pid!);
+    b.child.kill('SIGKILL');
+    // What B did, from its whole log (lines still in the pipe at the kill included).
+    const startedOnB = new Set((await finalLog(b, 'task started')).map((l) => l.taskId as string));
+    const finishedOnB = new Set((await finalLog(b, 'task finished')).map((l) => l.taskId as string));
     const interrupted = [...startedOnB].filter((id) => !finishedOnB.has(id));
     expect(interrupted.length).toBeGreaterThan(0);
-    b.child.kill('SIGKILL');
-    for (const pid of await slow.pids()) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {}
-    }
+    // B's capture workers see their server gone and exit: none decodes on for nobody.
+    expect(workersOfB.length).toBeGreaterThan(0);
+    await waitFor(async () => (await Promise.all(workersOfB.map(isRunning))).every((alive) => !alive), 10_000);
 
     // The API stays up on A, and A finishes everything, including B's interrupted tasks (stalled-job recovery).
     const done = new Map<string, Record<string, any>>();
@@ -99,7 +108,7 @@ describe.skipIf(!redisServer)('two nodes, one Redis', () => {
         if (task.Status && task.Status !== 'Running') done.set(id, task);
       }
       return done.size === TASKS;
-    }, 45_000);
+    }, 60_000);
 
     const startedOnA = new Set(logLines(a.output(), 'task started').map((l) => l.taskId as string));
     expect(startedOnA.size).toBeGreaterThan(0);
@@ -110,57 +119,57 @@ describe.skipIf(!redisServer)('two nodes, one Redis', () => {
       const task = done.get(id)!;
       expect(task.Status, `${id} ${task.Code}: ${task.Message}`).toBe('Succeeded');
       const uris = (task.Outputs as { URI: string }[]).map((o) => o.URI).sort();
-      expect(uris).toEqual(Array.from({ length: FRAMES }, (_, n) => `oss://media/out/${i}/${n + 1}.jpg`).sort());
+      expect(uris).toEqual(Array.from({ length: FRAMES }, (_, n) => `oss://media/out/${i}/${n + 1}.png`).sort());
       // Each output exists once and whole; no stray temporaries became objects.
       const names = (await readdir(join(root, 'media', 'out', String(i)))).filter((n) => !n.startsWith('.')).sort();
-      expect(names).toEqual(Array.from({ length: FRAMES }, (_, n) => `${n + 1}.jpg`).sort());
+      expect(names).toEqual(Array.from({ length: FRAMES }, (_, n) => `${n + 1}.png`).sort());
       for (const name of names) await sharp(join(root, 'media', 'out', String(i), name), { failOn: 'truncated' }).raw().toBuffer();
+      // And shows the frame it names (output n at (n - 1) × 2 s), checked for the interrupted tasks and a sample.
+      if (interrupted.includes(id) || i % 10 === 0) {
+        for (let n = 1; n <= FRAMES; n++) expect(await readFrameIndex(join(root, 'media', 'out', String(i), `${n}.png`)), `${id} #${n}`).toBe(frameAt((n - 1) * 2000));
+      }
     }
     // Every task ended once, fleet-wide: A logged one "task finished" per task (B's log ends at the kill).
+    await waitFor(async () => logLines(a.output(), 'task finished').length + finishedOnB.size >= TASKS, 5000);
     const finishedOnA = logLines(a.output(), 'task finished').map((l) => l.taskId as string);
     const finishedAnywhere = [...finishedOnA, ...finishedOnB];
     expect(new Set(finishedAnywhere).size).toBe(TASKS);
     expect(finishedAnywhere.length).toBe(TASKS);
-  }, 90_000);
+  }, 120_000);
 });
 
 describe.skipIf(!redisServer)('graceful stop of a worker node', () => {
   it('SIGTERM: the node exits cleanly within its grace period, its interrupted tasks rerun on the other node, each once', async () => {
     const { redis, root } = await redisAndMedia('sigterm');
-    const slow = await slowFfmpeg();
-    const shared = { STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_REDIS_URL: redis.url, STILLFRAME_REDIS_LOCK_MS: '2000', STILLFRAME_TASK_STRATEGY: 'pass' };
-    // B's tasks last ~8 s (real-time reads) and its grace period is 2 s: SIGTERM must interrupt them.
-    const b = await startServe({ ...shared, STILLFRAME_STATE_DIR: join(root, '.b'), STILLFRAME_FFMPEG: slow.path, STILLFRAME_SHUTDOWN_GRACE_MS: '2000' });
+    const shared = { STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_REDIS_URL: redis.url, STILLFRAME_REDIS_LOCK_MS: '2000' };
+    // Each task renders eight PNGs of 4096×3072 (seconds of work) and B's grace period is 2 s (running
+    // tasks get 1 s of it): SIGTERM must interrupt them.
+    const b = await startServe({ ...shared, STILLFRAME_STATE_DIR: join(root, '.b'), STILLFRAME_SHUTDOWN_GRACE_MS: '2000' });
     await rpc(b.url, 'CreateProject', { ProjectName: 'stop' });
     const ids: string[] = [];
-    for (let i = 0; i < 4; i++) {
+    // Two run at once (the default concurrency), the third waits in the queue.
+    for (let i = 0; i < 3; i++) {
       const res = await rpc(b.url, 'CreateMediaConvertTask', {
         ProjectName: 'stop',
         Sources: [{ URI: 'oss://media/v.mp4' }],
-        Targets: [{ Image: { Snapshots: [{ Format: 'jpg', Interval: 2, Width: 64, URI: `oss://media/stop/${i}/{index}.jpg` }] } }],
+        Targets: [{ Image: { Snapshots: [{ Format: 'png', Interval: 1, Width: 4096, Height: 3072, URI: `oss://media/stop/${i}/{index}.png` }] } }],
       });
       ids.push(res.TaskId as string);
     }
-    await waitFor(async () => logLines(b.output(), 'task started').length > 0 && (await slow.pids()).length > 0, 20_000);
+    await waitFor(async () => logLines(b.output(), 'task started').length > 0, 20_000);
+    const workersOfB = await workerPids(b.child.pid!);
+    expect(workersOfB.length).toBeGreaterThan(0);
     const exited = new Promise<number | null>((r) => b.child.once('exit', (code) => r(code)));
     const stoppedAt = Date.now();
     b.child.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(Date.now() - stoppedAt).toBeLessThan(5000);
-    expect(logLines(b.output(), 'task interrupted by shutdown').length).toBeGreaterThan(0);
-    // Its ffmpeg processes went with it.
-    const alive = (pid: number) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    expect((await slow.pids()).filter(alive)).toEqual([]);
+    const interrupted = (await finalLog(b, 'task interrupted by shutdown')).map((l) => l.taskId as string);
+    expect(interrupted.length).toBeGreaterThan(0);
+    // Its capture workers went with it (stopped by the node, not left decoding).
+    for (const pid of workersOfB) expect(await isRunning(pid)).toBe(false);
     // The interrupted jobs went back to the queue without spending a retry attempt.
     const queue = new Queue('tasks', { connection: { url: redis.url }, prefix: 'stillframe:bull' });
-    const interrupted = logLines(b.output(), 'task interrupted by shutdown').map((l) => l.taskId as string);
     for (const id of interrupted) {
       const job = await queue.getJob(id);
       expect(await job?.getState()).toBe('waiting');
@@ -173,17 +182,18 @@ describe.skipIf(!redisServer)('graceful stop of a worker node', () => {
     await waitFor(async () => {
       const listed = await rpc(a.url, 'ListTasks', { ProjectName: 'stop', Status: 'Succeeded' });
       return (listed.Tasks as unknown[]).length === ids.length;
-    }, 45_000);
+    }, 60_000);
     // Each task ended once, fleet-wide (B may finish one within its grace period); B's interrupted ones on A.
-    const finishedOnA = logLines(a.output(), 'task finished').map((l) => l.taskId as string);
     const finishedOnB = logLines(b.output(), 'task finished').map((l) => l.taskId as string);
+    await waitFor(async () => logLines(a.output(), 'task finished').length + finishedOnB.length >= ids.length, 5000);
+    const finishedOnA = logLines(a.output(), 'task finished').map((l) => l.taskId as string);
     expect([...finishedOnA, ...finishedOnB].sort()).toEqual([...ids].sort());
     for (const id of interrupted) expect(finishedOnA).toContain(id);
     for (const [i] of ids.entries()) {
       const names = (await readdir(join(root, 'media', 'stop', String(i)))).filter((n) => !n.startsWith('.')).sort();
-      expect(names).toEqual(Array.from({ length: FRAMES }, (_, n) => `${n + 1}.jpg`).sort());
+      expect(names).toEqual(Array.from({ length: 8 }, (_, n) => `${n + 1}.png`).sort());
     }
-  }, 90_000);
+  }, 120_000);
 });
 
 describe.skipIf(!redisServer)('roles', () => {

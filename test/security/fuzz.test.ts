@@ -1,6 +1,6 @@
 // Parser fuzzing, in process (app.request): generated and mutated x-oss-process strings and object URLs,
 // and IMM requests (mutated JSON and form bodies). Every answer must be a 2xx/3xx or a 4xx with a
-// well-formed error body — never a 5xx. Valid process strings are also run for real (ffmpeg) on a
+// well-formed error body — never a 5xx. Valid process strings are also run for real (capture workers) on a
 // small video. FUZZ_SCALE multiplies the counts (npm run test:stress runs it ×5 with other seeds).
 import { mkdir, mkdtemp, rm, copyFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -34,8 +34,6 @@ beforeAll(async () => {
   const config = loadConfig({
     STILLFRAME_STORAGE: `file://${root}`,
     STILLFRAME_DEMO: 'false',
-    STILLFRAME_FFMPEG: process.env.STILLFRAME_FFMPEG,
-    STILLFRAME_FFPROBE: process.env.STILLFRAME_FFPROBE,
     STILLFRAME_TASK_CONCURRENCY: '1',
     STILLFRAME_QUEUE_LENGTH: '1000',
     STILLFRAME_QUEUE_TIMEOUT_MS: '120000',

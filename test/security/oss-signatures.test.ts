@@ -36,8 +36,6 @@ beforeAll(async () => {
   const config = loadConfig({
     STILLFRAME_STORAGE: `file://${root}`,
     STILLFRAME_DEMO: 'false',
-    STILLFRAME_FFMPEG: process.env.STILLFRAME_FFMPEG,
-    STILLFRAME_FFPROBE: process.env.STILLFRAME_FFPROBE,
     STILLFRAME_ACCESS_KEYS: `${AK}:${SECRET},${AK2}:${SECRET2}`,
     STILLFRAME_BUCKET_ACL: 'demo:public-read,media:private',
     STILLFRAME_KEY_BUCKETS: `${AK2}:demo`,

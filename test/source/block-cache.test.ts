@@ -1,4 +1,4 @@
-// The block cache ffmpeg reads remote objects through: exact bytes, coalesced origin reads, growing runs
+// The block cache the capture workers read remote objects through (over the read bridge): exact bytes, coalesced origin reads, growing runs
 // for sequential readers, a byte bound, versions kept apart by ETag, and retries only where safe.
 import { describe, expect, it } from 'vitest';
 import { AppError, errors } from '../../src/errors.js';

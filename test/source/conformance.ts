@@ -1,6 +1,6 @@
 // The storage conformance suite: what every ObjectStore adapter must do, registered as vitest tests for
 // any adapter. Each run gets a real backend (a directory, s3rver, an HTTP origin) and a stillframe server
-// built from settings over the same storage, so the adapter is tested alone and through HTTP and ffmpeg.
+// built from settings over the same storage, so the adapter is tested alone and through HTTP and the capture workers.
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';

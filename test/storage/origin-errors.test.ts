@@ -1,5 +1,5 @@
-// Origin failures reach the client as clear statuses, whether they happen at stat time or while ffmpeg
-// is reading through the loopback endpoint: 404 → NoSuchKey, 403 → AccessDenied, timeout → 504, a broken
+// Origin failures reach the client as clear statuses, whether they happen at stat time or while a capture
+// worker reads through the read bridge: 404 → NoSuchKey, 403 → AccessDenied, timeout → 504, a broken
 // origin → 502; transient 503s are retried. Never "400 not media" for an origin's fault.
 import { mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -56,17 +56,17 @@ describe('HTTP origin failures', () => {
     expect(await get(app, 'media/private/secret.mp4')).toMatchObject({ status: 403, code: 'AccessDenied' });
   });
 
-  it('the origin refusing the reads ffmpeg makes → 403 AccessDenied, not "not media"', async () => {
+  it('the origin refusing the reads a worker makes → 403 AccessDenied, not "not media"', async () => {
     origin.behaviour.getFault = { match: 'get403', status: 403 };
     expect(await snap('get403.mp4')).toMatchObject({ status: 403, code: 'AccessDenied' });
   });
 
-  it('the object vanishing while ffmpeg reads → 404 NoSuchKey', async () => {
+  it('the object vanishing while a worker reads it → 404 NoSuchKey', async () => {
     origin.behaviour.getFault = { match: 'get404', status: 404 };
     expect(await snap('get404.mp4')).toMatchObject({ status: 404, code: 'NoSuchKey' });
   });
 
-  it('an origin slower than STILLFRAME_ORIGIN_TIMEOUT_MS while ffmpeg reads → 504 GatewayTimeout', async () => {
+  it('an origin slower than STILLFRAME_ORIGIN_TIMEOUT_MS while a worker reads → 504 GatewayTimeout', async () => {
     origin.behaviour.getFault = { match: 'getslow', delayMs: 1500 };
     expect(await snap('getslow.mp4')).toMatchObject({ status: 504, code: 'GatewayTimeout' });
   });
@@ -77,8 +77,8 @@ describe('HTTP origin failures', () => {
     expect(origin.requests.filter((r) => r.path.includes('get500') && r.method === 'GET').length).toBeGreaterThanOrEqual(3);
   });
 
-  it('an origin failing in the middle of what ffmpeg reads → 502 at once (not a timeout, not "not media")', async () => {
-    // 1 s of the 5 Mbit/s fixture spans several blocks: ffmpeg reads past its first window.
+  it('an origin failing in the middle of what a worker reads → 502 at once (not a timeout, not "not media")', async () => {
+    // 1 s of the 5 Mbit/s fixture spans several blocks: the decoder reads past its first window.
     await symlink((await longTailMoovFixture()).path, join(root, 'media', 'midway.mp4'));
     const url = (t: number) => `${app.url}/media/midway.mp4?x-oss-process=video/snapshot,t_${t},f_jpg,w_320`;
     expect((await fetch(url(0))).status).toBe(200);
@@ -90,7 +90,7 @@ describe('HTTP origin failures', () => {
     expect(Date.now() - started).toBeLessThan(5000);
   });
 
-  it('an origin that resets its connections while ffmpeg reads → 502, and stalls and resets leave no capture running', async () => {
+  it('an origin that resets its connections while a worker reads → 502, and stalls and resets leave no capture running', async () => {
     await putFile(root, 'media', 'reset.mp4', await readFile(await fixture({ container: 'mp4', codec: 'h264' })));
     origin.behaviour.getFault = { match: 'reset', reset: true };
     expect(await snap('reset.mp4')).toMatchObject({ status: 502, code: 'BadGateway' });

@@ -1,4 +1,4 @@
-// IMM tasks against S3: sources are read through the loopback endpoint and outputs are written to the
+// IMM tasks against S3: capture workers read the sources through the read bridge and outputs are written to the
 // S3 bucket through the adapter.
 import { readFile } from 'node:fs/promises';
 import { GetObjectCommand } from '@aws-sdk/client-s3';

@@ -3,7 +3,7 @@
 // and removes their temporary directories.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -135,17 +135,36 @@ export async function rssOf(pid: number): Promise<number> {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }
 
-/** Live ffmpeg/ffprobe processes whose parent is `parent`. */
-export async function ffmpegChildren(parent: number): Promise<number[]> {
+/** Live capture workers (src/media/engine/worker) whose parent is `parent`: a server's worker processes. */
+export async function workerPids(parent: number): Promise<number[]> {
   const pids: number[] = [];
   for (const entry of await readdir('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      const m = /^\d+ \((.*)\) (\S) (\d+)/.exec(await readFile(`/proc/${entry}/stat`, 'utf8'));
-      if (m && Number(m[3]) === parent && m[2] !== 'Z' && /ff(mpeg|probe)/.test(m[1]!)) pids.push(Number(entry));
+      const m = /^\d+ \(.*\) (\S) (\d+)/.exec(await readFile(`/proc/${entry}/stat`, 'utf8'));
+      if (!m || Number(m[2]) !== parent || m[1] === 'Z') continue;
+      if ((await readFile(`/proc/${entry}/cmdline`, 'utf8')).includes('engine/worker')) pids.push(Number(entry));
     } catch {
       // exited meanwhile
     }
   }
-  return pids;
+  return pids.sort((a, b) => a - b);
+}
+
+/** Paths of the files a process has open (its file descriptors that name a file). */
+export async function openFiles(pid: number): Promise<string[]> {
+  const paths: string[] = [];
+  try {
+    for (const fd of await readdir(`/proc/${pid}/fd`)) {
+      try {
+        const target = await readlink(`/proc/${pid}/fd/${fd}`);
+        if (target.startsWith('/')) paths.push(target);
+      } catch {
+        // closed meanwhile
+      }
+    }
+  } catch {
+    // exited
+  }
+  return paths;
 }

@@ -9,6 +9,7 @@ import { createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
 import { createDeps, type Deps } from '../../src/deps.js';
 import { silentLogger, type Logger } from '../../src/log.js';
+import { workerPids } from './processes.js';
 
 export interface TestServer {
   url: string;
@@ -16,6 +17,14 @@ export interface TestServer {
   deps: Deps;
   /** Capture worker jobs run so far (any outcome), by kind, from /_/metrics. */
   jobs(): Promise<Record<'capture' | 'index' | 'extract' | 'probe', number>>;
+  /** Capture workers replaced so far, by reason (crash, timeout, memory, abandoned, recycle). */
+  restarts(): Promise<Record<string, number>>;
+  /**
+   * Pids of this server's capture workers: children of this (test) process running the worker that
+   * were not there before the server started. Other servers of the same process must not replace
+   * workers meanwhile, or theirs would be counted too.
+   */
+  workers(): Promise<number[]>;
   close(): Promise<void>;
 }
 
@@ -40,6 +49,7 @@ export async function startServer(options: TestServerOptions = {}): Promise<Test
     STILLFRAME_DEMO: 'false',
     ...options.env,
   });
+  const foreign = new Set(await workerPids(process.pid));
   const deps = await createDeps(config, { log: options.log ?? silentLogger });
   const app = createApp(deps);
   const server: ServerType = await new Promise((resolve) => {
@@ -52,6 +62,8 @@ export async function startServer(options: TestServerOptions = {}): Promise<Test
     root,
     deps,
     jobs: () => workerJobs(url),
+    restarts: () => workerRestarts(url),
+    workers: async () => (await workerPids(process.pid)).filter((pid) => !foreign.has(pid)),
     async close() {
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
@@ -69,6 +81,25 @@ export async function workerJobs(url: string): Promise<Record<'capture' | 'index
   const count = (kind: string) =>
     [...text.matchAll(new RegExp(`^stillframe_worker_jobs_total\\{[^}]*kind="${kind}"[^}]*\\} (\\d+)`, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0);
   return { capture: count('capture'), index: count('index'), extract: count('extract'), probe: count('probe') };
+}
+
+/** Sum of the samples of metric `name` whose labels include `labels`, from a server's /_/metrics. */
+export async function metricValue(url: string, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const text = await (await fetch(`${url}/_/metrics`)).text();
+  let total = 0;
+  for (const m of text.matchAll(new RegExp(`^${name}(?:\\{([^}]*)\\})? (\\S+)$`, 'gm'))) {
+    const have = Object.fromEntries([...(m[1] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
+    if (Object.entries(labels).every(([k, v]) => have[k] === v)) total += Number(m[2]);
+  }
+  return total;
+}
+
+/** Capture workers a server has replaced, by reason (stillframe_worker_restarts_total). */
+export async function workerRestarts(url: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${url}/_/metrics`)).text();
+  const restarts: Record<string, number> = {};
+  for (const m of text.matchAll(/^stillframe_worker_restarts_total\{[^}]*reason="(\w+)"[^}]*\} (\d+)/gm)) restarts[m[1]!] = (restarts[m[1]!] ?? 0) + Number(m[2]);
+  return restarts;
 }
 
 export const snapshotUrl = (server: TestServer, object: string, process: string) =>
