@@ -8,7 +8,7 @@ export default defineConfig({
     // Fixture videos are generated on first use (then cached in test/.fixtures): allow for it.
     testTimeout: 60_000,
     hookTimeout: 120_000,
-    // Real ffmpeg runs in every integration test; two workers match the 2-core machines.
+    // Real capture workers decode in every integration test; two vitest workers match the 2-core machines.
     maxWorkers: 2,
   },
 });

@@ -54,7 +54,12 @@ export async function runServer(config: Config): Promise<void> {
       log.info('stopped');
       process.exit(0);
     });
-    if ('closeIdleConnections' in server) server.closeIdleConnections();
+    // A keep-alive connection whose request was in flight turns idle only when its answer is sent:
+    // close those as they do, rather than waiting for the client's keep-alive timer.
+    if ('closeIdleConnections' in server) {
+      server.closeIdleConnections();
+      setInterval(() => server.closeIdleConnections(), 100).unref();
+    }
     setTimeout(() => {
       log.warn('grace period over, exiting with work in flight');
       process.exit(1);

@@ -63,7 +63,7 @@ export interface Capture {
 export function createCapture(deps: CaptureDeps): Capture {
   const { store, blocks, pool, caches, limiter, metrics } = deps;
   const imageFlights = createSingleFlight<CachedImage & { timings: Timings }>();
-  const cacheLookups = metrics.counter('stillframe_cache_lookups_total', 'Result cache lookups by outcome');
+  const cacheLookups = metrics.counter('stillframe_cache_lookups_total', 'Result and source-stat cache lookups by cache and outcome', ['cache', 'result']);
 
   async function prepare(bucket: string, key: string, stat: ObjectStat): Promise<PreparedSource> {
     if (stat.size > deps.limits.maxSourceBytes) {

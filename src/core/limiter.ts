@@ -1,4 +1,4 @@
-// A semaphore in front of ffmpeg with a bounded queue: at most `concurrency` captures run, at most
+// A semaphore in front of the capture workers with a bounded queue: at most `concurrency` captures run, at most
 // `queueLength` wait, and a waiter gives up after `queueTimeoutMs`. Full → fail fast with a 503 that
 // carries Retry-After, instead of piling up work the machine cannot finish.
 //

@@ -105,9 +105,9 @@ function residentBytes(pid: number): number | undefined {
 export function createWorkerPool(options: PoolOptions): WorkerPool {
   const { log, metrics } = options;
   const entry = workerEntry();
-  const restarts = metrics.counter('stillframe_worker_restarts_total', 'Capture workers replaced, by reason (crash, timeout, memory, abandoned, recycle)');
-  const jobs = metrics.counter('stillframe_worker_jobs_total', 'Capture worker jobs by kind and outcome');
-  const jobSeconds = metrics.histogram('stillframe_worker_job_seconds', 'Capture worker job time by kind', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120]);
+  const restarts = metrics.counter('stillframe_worker_restarts_total', 'Capture workers replaced, by reason (crash, timeout, memory, abandoned, recycle)', ['reason']);
+  const jobs = metrics.counter('stillframe_worker_jobs_total', 'Capture worker jobs by kind and outcome', ['kind', 'outcome']);
+  const jobSeconds = metrics.histogram('stillframe_worker_job_seconds', 'Capture worker job time by kind', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120], ['kind']);
   let nextId = 1;
   let closing = false;
   const versions: Record<string, string> = {};
@@ -303,8 +303,13 @@ export function createWorkerPool(options: PoolOptions): WorkerPool {
     while (waiting.length && workers.some((w) => w.state === 'idle')) waiting.shift()!();
   }
 
-  /** An idle worker, preferring the one that has `sourceId` open, else the longest idle. */
-  async function acquire(sourceId: string, avoid: Worker | undefined): Promise<Worker> {
+  /**
+   * An idle worker, preferring the one that has `sourceId` open, else the longest idle. The limiter
+   * grants one slot per worker, so this waits only while a worker is being replaced — bounded by
+   * `waitMs` (a worker that keeps failing to start must not hold requests for ever): 503 past it.
+   */
+  async function acquire(sourceId: string, avoid: Worker | undefined, waitMs: number): Promise<Worker> {
+    const deadline = Date.now() + waitMs;
     for (;;) {
       const idle = workers.filter((w) => w.state === 'idle');
       const pick =
@@ -315,8 +320,14 @@ export function createWorkerPool(options: PoolOptions): WorkerPool {
         pick.state = 'busy';
         return pick;
       }
-      if (closing) throw errors.saturated(1);
-      await new Promise<void>((resolve) => waiting.push(resolve));
+      if (closing || Date.now() >= deadline) throw errors.saturated(1);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, deadline - Date.now());
+        waiting.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
     }
   }
 
@@ -324,7 +335,7 @@ export function createWorkerPool(options: PoolOptions): WorkerPool {
     let avoid: Worker | undefined;
     for (let attempt = 0; ; attempt++) {
       if (runOptions.signal?.aborted) throw new AbortedError();
-      const worker = await acquire(job.source.id, avoid);
+      const worker = await acquire(job.source.id, avoid, runOptions.timeoutMs);
       const started = performance.now();
       let delivered = 0;
       const work = worker.execute(job, {
