@@ -3,7 +3,6 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { TONE_MAPS, type ToneMap } from './media/protocol.js';
 
 export interface Config {
   port: number;
@@ -99,6 +98,10 @@ export type StorageLocation =
   | { kind: 'http'; url: string; root?: undefined };
 
 export class ConfigError extends Error {}
+
+/** Tone-mapping curves for PQ/HLG sources (src/media/engine/convert.ts); 'off' leaves the signal as it is. */
+export const TONE_MAPS = ['mobius', 'hable', 'reinhard', 'clip', 'off'] as const;
+export type ToneMap = (typeof TONE_MAPS)[number];
 
 type Env = Record<string, string | undefined>;
 

@@ -5,11 +5,13 @@ import { createApp } from './app.js';
 import { retiredSettings, type Config } from './config.js';
 import { ensureDemoMedia } from './demo.js';
 import { createDeps } from './deps.js';
+import { createLogger } from './log.js';
 
 /** Serves `config` until SIGTERM/SIGINT. Loaded by src/cli/serve.ts once the config is valid. */
 export async function runServer(config: Config): Promise<void> {
-  const deps = await createDeps(config);
-  const { log } = deps;
+  // The process's logger: the banner below is written after the log lines before it.
+  const log = createLogger(config.logLevel);
+  const deps = await createDeps(config, { log });
   for (const warning of retiredSettings(process.env)) log.warn(warning);
   log.info('capture workers ready', { workers: deps.pool.size, ...deps.pool.versions });
   if (config.demoMedia && config.storage.kind === 'file') await ensureDemoMedia(deps.store, config.storage.root, log);
@@ -29,6 +31,7 @@ export async function runServer(config: Config): Promise<void> {
     const host = info.address.includes(':') ? `[${info.address}]` : info.address;
     const base = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${info.port}`;
     log.info('listening', { address: info.address, port: info.port, storage: deps.store.description });
+    log.flush();
     // stdout carries JSON lines only, unless a person watches it; otherwise the banner goes to stderr.
     (process.stdout.isTTY ? process.stdout : process.stderr).write(
       `\nstillframe is serving ${deps.store.description} on ${base}\n` +

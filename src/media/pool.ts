@@ -15,9 +15,8 @@
 // (src/media/reads.ts).
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import type { Metrics } from '../core/metrics.js';
 import { AbortedError, errors } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -80,17 +79,18 @@ interface Running {
   verdict?: Error;
 }
 
-const require = createRequire(import.meta.url);
 const PAGE = 4096;
 // How long a job nobody waits for may go on before its worker is killed: most captures end sooner.
 const ABANDON_GRACE_MS = 250;
 
-/** The worker's entry: compiled JS next to this file, or the TypeScript source run through tsx. */
+/**
+ * The worker's entry: compiled JS next to this file (a release), or the TypeScript source run through
+ * tsx (tests and development, from the project directory, where the tsx dev dependency resolves).
+ */
 function workerEntry(): { path: string; execArgv: string[] } {
   const js = fileURLToPath(new URL('./engine/worker.js', import.meta.url));
   if (existsSync(js)) return { path: js, execArgv: [] };
-  const ts = fileURLToPath(new URL('./engine/worker.ts', import.meta.url));
-  return { path: ts, execArgv: ['--import', pathToFileURL(require.resolve('tsx')).href] };
+  return { path: fileURLToPath(new URL('./engine/worker.ts', import.meta.url)), execArgv: ['--import', 'tsx'] };
 }
 
 /** Resident set size of a process, from /proc (Linux); undefined where unavailable. */

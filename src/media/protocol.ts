@@ -3,6 +3,7 @@
 // of remote bytes go over a separate socket pair as small binary frames (src/media/engine/bridge.ts,
 // src/media/reads.ts), because the worker waits for them synchronously, in the middle of FFmpeg's calls.
 import type { ImageFormat, Orientation } from '../process/snapshot.js';
+import type { ToneMap } from '../config.js';
 import type { MediaInfo } from './probe.js';
 
 /**
@@ -135,8 +136,6 @@ export interface WorkerSettings {
   openSourcesBytes: number;
 }
 
-export const TONE_MAPS = ['mobius', 'hable', 'reinhard', 'clip', 'off'] as const;
-export type ToneMap = (typeof TONE_MAPS)[number];
 
 export type ToWorker =
   | { type: 'job'; id: number; job: Job }

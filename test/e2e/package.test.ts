@@ -44,7 +44,8 @@ describe('dist/', () => {
     const outside = new Set<string>();
     for (const file of filesUnder('dist').filter((f) => f.endsWith('.js'))) {
       const code = readFileSync(join(ROOT, file), 'utf8');
-      for (const m of code.matchAll(/\b(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)) {
+      // `from '…'`, `import '…'`, `import('…')` — not a string that merely ends in "import" (`'--import'`).
+      for (const m of code.matchAll(/(?<![-\w])(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)) {
         const specifier = m[1]!;
         if (specifier.startsWith('.') || specifier.startsWith('node:') || builtins.has(specifier)) continue;
         const name = specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!;

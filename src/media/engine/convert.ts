@@ -22,7 +22,7 @@ import {
 } from 'node-av';
 import { errors } from '../../errors.js';
 import type { Transfer } from '../probe.js';
-import type { ToneMap } from '../protocol.js';
+import type { ToneMap } from '../../config.js';
 import { describeError } from './errors.js';
 
 export type PixelsOut = { kind: 'rgb'; width: number; height: number } | { kind: 'grey'; width: number; height: number };

@@ -38,7 +38,8 @@ import {
 } from 'node-av';
 import { errors } from '../../errors.js';
 import { clockwiseRotation, requireVideo, type MediaInfo, type ProbeLimits, type Transfer, type VideoStream } from '../probe.js';
-import type { SourceRef, ToneMap } from '../protocol.js';
+import type { ToneMap } from '../../config.js';
+import type { SourceRef } from '../protocol.js';
 import { bridgeRead } from './bridge.js';
 import { Converter } from './convert.js';
 import { describeError } from './errors.js';
