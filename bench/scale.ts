@@ -11,7 +11,7 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
-import { startNginx, startRedis } from '../test/scale/harness.js';
+import { startNginx, startRedis } from '../test/support/fleet.js';
 import { rpc, startServe, stopAll, tempDir, type Node } from '../test/support/processes.js';
 import { waitFor } from '../test/support/wait.js';
 import { BENCH_DIR, benchMedia, machineLine } from './lib.js';

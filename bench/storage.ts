@@ -19,8 +19,8 @@ import { copyFile, link, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { startS3 } from '../test/source/harness.js';
-import { startOrigin } from '../test/source/origin-server.js';
+import { startS3 } from '../test/support/storage.js';
+import { startOrigin } from '../test/support/origin-server.js';
 import { longTailMoovFixture, readFrameIndex } from '../test/support/fixtures.js';
 import {
   BENCH_DIR,

@@ -1,5 +1,5 @@
 // The one storage interface. Adapters (local directory, S3-compatible, read-only HTTP origin) implement it
-// and every adapter passes test/source/conformance.ts.
+// and every adapter passes test/storage/conformance.ts.
 import type { Readable } from 'node:stream';
 import { errors } from '../errors.js';
 

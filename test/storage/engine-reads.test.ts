@@ -16,8 +16,8 @@ import { createFsStore } from '../../src/source/fs-store.js';
 import { createHttpStore } from '../../src/source/http-store.js';
 import { rangeFetcher } from '../../src/source/open-store.js';
 import type { ObjectStore } from '../../src/source/store.js';
-import { putFile, startApp } from '../source/harness.js';
-import { startOrigin, type Origin } from '../source/origin-server.js';
+import { putFile, startApp } from '../support/storage.js';
+import { startOrigin, type Origin } from '../support/origin-server.js';
 
 /** The worker's end of the bridge, asynchronous here: one request frame, one answer frame. */
 function bridgeClient(socket: Socket) {

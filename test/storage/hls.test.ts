@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
 import { readPlaylist, resolveUri } from '../../src/media/hls-playlist.js';
 import { frameAt, hlsFixture, keyframeAtOrBefore, readFrameIndex, type HlsFixture } from '../support/fixtures.js';
-import { putFile, startApp, type AppServer } from '../source/harness.js';
-import { startOrigin, type Origin } from '../source/origin-server.js';
+import { putFile, startApp, type AppServer } from '../support/storage.js';
+import { startOrigin, type Origin } from '../support/origin-server.js';
 
 const refusal = (fn: () => unknown): AppError => {
   try {

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fixture, longTailMoovFixture, readFrameIndex } from '../support/fixtures.js';
-import { putFile, startApp, startS3, type AppServer, type S3Server } from '../source/harness.js';
-import { startOrigin, type Origin } from '../source/origin-server.js';
+import { putFile, startApp, startS3, type AppServer, type S3Server } from '../support/storage.js';
+import { startOrigin, type Origin } from '../support/origin-server.js';
 
 async function get(app: AppServer, path: string): Promise<{ status: number; code: string | undefined; body: Buffer }> {
   const res = await fetch(`${app.url}/${path}`);

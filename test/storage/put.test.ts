@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, readFrameIndex } from '../support/fixtures.js';
-import { startApp, startS3, type AppServer, type S3Server } from '../source/harness.js';
-import { startOrigin, type Origin } from '../source/origin-server.js';
+import { startApp, startS3, type AppServer, type S3Server } from '../support/storage.js';
+import { startOrigin, type Origin } from '../support/origin-server.js';
 
 /** A raw request (fetch always adds a length or chunking; this can send neither). */
 function raw(url: string, method: string, headers: Record<string, string>, chunks: Buffer[]): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {

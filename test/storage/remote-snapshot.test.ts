@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { longTailMoovFixture, readFrameIndex, type LongFixture } from '../support/fixtures.js';
-import { startApp, startS3, type AppServer, type S3Server } from '../source/harness.js';
-import { startOrigin, type Origin } from '../source/origin-server.js';
+import { startApp, startS3, type AppServer, type S3Server } from '../support/storage.js';
+import { startOrigin, type Origin } from '../support/origin-server.js';
 
 interface Measured {
   index: number;

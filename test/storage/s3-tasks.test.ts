@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, readFrameIndex } from '../support/fixtures.js';
-import { startApp, startS3, type AppServer, type S3Server } from '../source/harness.js';
+import { startApp, startS3, type AppServer, type S3Server } from '../support/storage.js';
 
 describe('IMM task on S3 storage', () => {
   let s3: S3Server;

@@ -1,5 +1,5 @@
 // One contract, two task backends: the embedded journal (a real state directory) and Redis with BullMQ (a
-// real redis-server, test/scale/harness.ts). Records, the once-per-URI outputs, the compare-and-set that
+// real redis-server, test/support/fleet.ts). Records, the once-per-URI outputs, the compare-and-set that
 // ends a task once, deletion, and the queue: tasks handed to the runner, a run interrupted by shutdown
 // handed out again by the next life of the backend.
 import { afterAll, describe, expect, it } from 'vitest';
@@ -10,7 +10,7 @@ import type { OutputRecord, TaskRecord } from '../../src/tasks/records.js';
 import { createRedisBackend } from '../../src/tasks/redis-backend.js';
 import { findBinary, stopAll, tempDir } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
-import { startRedis } from '../scale/harness.js';
+import { startRedis } from '../support/fleet.js';
 
 afterAll(stopAll);
 

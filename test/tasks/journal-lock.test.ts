@@ -11,7 +11,7 @@ import { silentLogger } from '../../src/log.js';
 import { Journal } from '../../src/tasks/journal.js';
 import { acquireLock, newOwner, ownerAlive, processStartTime, readOwner } from '../../src/tasks/state-lock.js';
 
-const CHILD = resolve(import.meta.dirname, 'lock-child.ts');
+const CHILD = resolve(import.meta.dirname, '../support/lock-child.ts');
 const CONTENDERS = 4;
 const children: ChildProcess[] = [];
 const dirs: string[] = [];

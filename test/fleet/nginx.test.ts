@@ -6,7 +6,7 @@ import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from '../support/fixtures.js';
-import { nginxBinary, requestCount, SHIPPED_NGINX_CONF, startNginx } from './harness.js';
+import { nginxBinary, requestCount, SHIPPED_NGINX_CONF, startNginx } from '../support/fleet.js';
 import { findBinary, type Node, startServe, stopAll, tempDir } from '../support/processes.js';
 
 const VIDEO = { container: 'mp4', codec: 'h264', fps: 25, seconds: 4, gop: 25, width: 640, height: 360 } as const;

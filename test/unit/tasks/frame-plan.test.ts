@@ -4,15 +4,15 @@ import { mkdtemp, readFile, rm, writeFile, appendFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLimiter } from '../../src/core/limiter.js';
-import { rpcSignature, stringToSign } from '../../src/http/imm-auth.js';
-import { silentLogger } from '../../src/log.js';
-import { indexOf } from '../../src/media/engine/extract.js';
-import { parseConvertTask } from '../../src/process/imm-request.js';
-import { DhashSelector, hammingDistance } from '../../src/tasks/dhash.js';
-import { clipOf, frameAtOrBefore, keyframeOf, keyframesIn, sampleTimes } from '../../src/tasks/frame-plan.js';
-import { Journal } from '../../src/tasks/journal.js';
-import type { TaskRecord } from '../../src/tasks/records.js';
+import { createLimiter } from '../../../src/core/limiter.js';
+import { rpcSignature, stringToSign } from '../../../src/http/imm-auth.js';
+import { silentLogger } from '../../../src/log.js';
+import { indexOf } from '../../../src/media/engine/extract.js';
+import { parseConvertTask } from '../../../src/process/imm-request.js';
+import { DhashSelector, hammingDistance } from '../../../src/tasks/dhash.js';
+import { clipOf, frameAtOrBefore, keyframeOf, keyframesIn, sampleTimes } from '../../../src/tasks/frame-plan.js';
+import { Journal } from '../../../src/tasks/journal.js';
+import type { TaskRecord } from '../../../src/tasks/records.js';
 
 const deferred = () => {
   let resolve!: () => void;

@@ -1,8 +1,8 @@
 // /_/metrics as Prometheus reads it: the whole scrape through a strict parser of the text exposition
 // format (0.0.4), then the Node/process defaults, the project's metrics, histograms and label escaping.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createMetrics } from '../../src/core/metrics.js';
-import { startServer, type TestServer } from '../support/server.js';
+import { createMetrics } from '../../../src/core/metrics.js';
+import { startServer, type TestServer } from '../../support/server.js';
 
 interface Sample {
   name: string;

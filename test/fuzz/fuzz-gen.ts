@@ -1,5 +1,5 @@
 // Seeded generators of hostile x-oss-process strings, object URLs and IMM requests, shared by the quick
-// fuzz test (test/security/fuzz.test.ts) and the long run (npm run test:stress).
+// fuzz test (test/fuzz/fuzz.test.ts) and the long run (npm run test:stress).
 
 /** mulberry32: small, fast, reproducible. */
 export function prng(seed: number) {

@@ -1,8 +1,8 @@
 // The stat cache in front of the store: a source's ETag is revalidated at most once per interval.
 import { describe, expect, it } from 'vitest';
-import { errors } from '../../src/errors.js';
-import { createStatCache } from '../../src/source/stat-cache.js';
-import type { ObjectStat, ObjectStore } from '../../src/source/store.js';
+import { errors } from '../../../src/errors.js';
+import { createStatCache } from '../../../src/source/stat-cache.js';
+import type { ObjectStat, ObjectStore } from '../../../src/source/store.js';
 
 function fakeStore() {
   let version = 1;

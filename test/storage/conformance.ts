@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
 import type { ObjectStore } from '../../src/source/store.js';
 import { fixture, readFrameIndex } from '../support/fixtures.js';
-import { startApp, type AppServer } from './harness.js';
+import { startApp, type AppServer } from '../support/storage.js';
 
 export interface StoreUnderTest {
   store: ObjectStore;

@@ -9,8 +9,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
 import { createHttpStore } from '../../src/source/http-store.js';
 import { storeConformance } from './conformance.js';
-import { NGINX, putFile, startNginx } from './harness.js';
-import { startOrigin, type Origin } from './origin-server.js';
+import { NGINX, putFile, startNginx } from '../support/storage.js';
+import { startOrigin, type Origin } from '../support/origin-server.js';
 
 storeConformance('HTTP origin (Node static server)', async () => {
   const root = await mkdtemp(join(tmpdir(), 'stillframe-origin-'));

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
 import { createS3Store, mapS3Error } from '../../src/source/s3-store.js';
 import { storeConformance } from './conformance.js';
-import { S3_CREDENTIALS, startS3, type S3Server } from './harness.js';
+import { S3_CREDENTIALS, startS3, type S3Server } from '../support/storage.js';
 
 storeConformance('S3-compatible (s3rver)', async () => {
   const s3 = await startS3();

@@ -1,9 +1,9 @@
 // Pure parsing and validation of IMM requests and output templates: every mistake is found before a
 // task is accepted, with a message naming the field by its full path.
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../src/errors.js';
-import { outputUri, parseConvertTask, parseListTasks, type Params } from '../../src/process/imm-request.js';
-import { parseTemplate, renderTemplate, sourceVariables } from '../../src/process/imm-template.js';
+import { AppError } from '../../../src/errors.js';
+import { outputUri, parseConvertTask, parseListTasks, type Params } from '../../../src/process/imm-request.js';
+import { parseTemplate, renderTemplate, sourceVariables } from '../../../src/process/imm-template.js';
 
 const LIMITS = { maxOutputDimension: 4096, maxFramesPerTask: 100 };
 const NOW = new Date('2024-03-05T06:07:08Z');

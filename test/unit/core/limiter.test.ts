@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createLimiter } from '../../src/core/limiter.js';
-import { createSingleFlight } from '../../src/core/single-flight.js';
-import { AppError } from '../../src/errors.js';
+import { createLimiter } from '../../../src/core/limiter.js';
+import { createSingleFlight } from '../../../src/core/single-flight.js';
+import { AppError } from '../../../src/errors.js';
 
 const deferred = () => {
   let resolve!: () => void;

@@ -12,7 +12,7 @@ import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { fixture, frameAt, readFrameIndex } from '../support/fixtures.js';
-import { startRedis } from './harness.js';
+import { startRedis } from '../support/fleet.js';
 import { findBinary, logLines, rpc, startServe, stopAll, tempDir, workerPids, type Node } from '../support/processes.js';
 import { isRunning, waitFor } from '../support/wait.js';
 

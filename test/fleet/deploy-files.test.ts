@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '../../src/config.js';
-import { nginxBinary } from './harness.js';
+import { nginxBinary } from '../support/fleet.js';
 import { stopAll, tempDir } from '../support/processes.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');

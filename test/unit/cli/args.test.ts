@@ -1,8 +1,8 @@
 // Strict parsing (src/cli/args.ts) and the serve options generated from the SETTINGS declaration.
 import { describe, expect, it } from 'vitest';
-import { parseCommand, UsageError } from '../../src/cli/args.js';
-import { parseServeArgs, SERVE_OPTIONS } from '../../src/cli/serve.js';
-import { SETTINGS, type Setting } from '../../src/config.js';
+import { parseCommand, UsageError } from '../../../src/cli/args.js';
+import { parseServeArgs, SERVE_OPTIONS } from '../../../src/cli/serve.js';
+import { SETTINGS, type Setting } from '../../../src/config.js';
 
 const settings = Object.values(SETTINGS as Record<string, Setting<unknown>>);
 

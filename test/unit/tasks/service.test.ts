@@ -4,24 +4,24 @@
 // exactly once, shutdown leaving an interrupted task Running, recovery of owed notifications.
 import { Hono } from 'hono';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { Capture, IndexedSource } from '../../src/core/capture.js';
-import { createMetrics, type Counter, type Metrics } from '../../src/core/metrics.js';
-import { AppError, errors } from '../../src/errors.js';
-import { createAccessControl } from '../../src/http/access.js';
-import type { AppEnv } from '../../src/http/context.js';
-import { rpcSignature } from '../../src/http/imm-auth.js';
-import { createImmHandler } from '../../src/http/imm-routes.js';
-import { createMemoryNonceStore } from '../../src/http/nonce-store.js';
-import { silentLogger } from '../../src/log.js';
-import * as immRequest from '../../src/process/imm-request.js';
-import type { ObjectStat, ObjectStore } from '../../src/source/store.js';
-import type { TaskBackend, TaskRunner } from '../../src/tasks/backend.js';
-import type { OutputRecord, ProjectRecord, TaskRecord } from '../../src/tasks/records.js';
-import { createTaskService, type TaskService } from '../../src/tasks/service.js';
+import type { Capture, IndexedSource } from '../../../src/core/capture.js';
+import { createMetrics, type Counter, type Metrics } from '../../../src/core/metrics.js';
+import { AppError, errors } from '../../../src/errors.js';
+import { createAccessControl } from '../../../src/http/access.js';
+import type { AppEnv } from '../../../src/http/context.js';
+import { rpcSignature } from '../../../src/http/imm-auth.js';
+import { createImmHandler } from '../../../src/http/imm-routes.js';
+import { createMemoryNonceStore } from '../../../src/http/nonce-store.js';
+import { silentLogger } from '../../../src/log.js';
+import * as immRequest from '../../../src/process/imm-request.js';
+import type { ObjectStat, ObjectStore } from '../../../src/source/store.js';
+import type { TaskBackend, TaskRunner } from '../../../src/tasks/backend.js';
+import type { OutputRecord, ProjectRecord, TaskRecord } from '../../../src/tasks/records.js';
+import { createTaskService, type TaskService } from '../../../src/tasks/service.js';
 
 // The one parser, counted: every call of parseConvertTask, wherever it comes from, goes through this spy.
-vi.mock('../../src/process/imm-request.js', async (importOriginal) => {
-  const original = await importOriginal<typeof import('../../src/process/imm-request.js')>();
+vi.mock('../../../src/process/imm-request.js', async (importOriginal) => {
+  const original = await importOriginal<typeof import('../../../src/process/imm-request.js')>();
   return { ...original, parseConvertTask: vi.fn(original.parseConvertTask) };
 });
 const parses = vi.mocked(immRequest.parseConvertTask);

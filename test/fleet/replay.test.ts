@@ -9,7 +9,7 @@ import { createMemoryNonceStore, createRedisNonceStore } from '../../src/http/no
 import { silentLogger } from '../../src/log.js';
 import { acs3Request, send } from '../support/alicloud-openapi.js';
 import { findBinary, freePort, startServe, stopAll, tempDir } from '../support/processes.js';
-import { startRedis } from './harness.js';
+import { startRedis } from '../support/fleet.js';
 
 afterAll(stopAll);
 

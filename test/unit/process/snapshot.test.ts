@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AppError } from '../../src/errors.js';
-import { canonicalSnapshot, parseSnapshotProcess } from '../../src/process/snapshot.js';
+import { AppError } from '../../../src/errors.js';
+import { canonicalSnapshot, parseSnapshotProcess } from '../../../src/process/snapshot.js';
 
 const limits = { maxOutputDimension: 4096 };
 const parse = (s: string) => parseSnapshotProcess(s, limits);

@@ -3,8 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../src/config.js';
-import { createAccessControl } from '../../src/http/access.js';
+import { ConfigError, loadConfig } from '../../../src/config.js';
+import { createAccessControl } from '../../../src/http/access.js';
 
 describe('access settings', () => {
   it('parses keys, ACLs and key buckets', () => {

@@ -1,8 +1,8 @@
 // Servers the scale-out tests start on loopback beside stillframe (test/support/processes.ts): redis-server
 // and nginx with the shipped configuration; stillframe's request counter.
 import { join, resolve } from 'node:path';
-import { freePort, findBinary, startProcess, tempDir, type Proc } from '../support/processes.js';
-import { waitFor } from '../support/wait.js';
+import { freePort, findBinary, startProcess, tempDir, type Proc } from './processes.js';
+import { waitFor } from './wait.js';
 
 export async function startRedis(): Promise<{ url: string; proc: Proc }> {
   const bin = findBinary('redis-server', '/usr/bin/redis-server');

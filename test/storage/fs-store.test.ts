@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFsStore } from '../../src/source/fs-store.js';
 import { storeConformance } from './conformance.js';
-import { putFile } from './harness.js';
+import { putFile } from '../support/storage.js';
 
 storeConformance('local directory (file://)', async () => {
   const root = await mkdtemp(join(tmpdir(), 'stillframe-fs-conformance-'));
