@@ -1,6 +1,7 @@
+// The limiter (src/core/limiter.ts): a semaphore with a bounded queue and a deadline for interactive
+// requests (full → 503 at once), and the batch lane tasks run in (fair share: never all the slots).
 import { describe, expect, it } from 'vitest';
 import { createLimiter } from '../../../src/core/limiter.js';
-import { createSingleFlight } from '../../../src/core/single-flight.js';
 import { AppError } from '../../../src/errors.js';
 
 const deferred = () => {
@@ -8,6 +9,8 @@ const deferred = () => {
   const promise = new Promise<void>((r) => (resolve = r));
   return { promise, resolve };
 };
+
+const tick = () => new Promise((r) => setTimeout(r, 5));
 
 describe('limiter', () => {
   it('runs at most `concurrency` at once and queues the rest in order', async () => {
@@ -55,34 +58,50 @@ describe('limiter', () => {
   });
 });
 
-describe('single-flight', () => {
-  it('shares one run among concurrent callers', async () => {
-    const flights = createSingleFlight<number>();
-    let runs = 0;
-    const gate = deferred();
-    const work = async () => { runs++; await gate.promise; return 42; };
-    const all = Promise.all([flights.run('k', work), flights.run('k', work), flights.run('k', work)]);
-    gate.resolve();
-    expect(await all).toEqual([42, 42, 42]);
-    expect(runs).toBe(1);
-    expect(flights.inFlight).toBe(0);
+describe('limiter fair share', () => {
+  it('batch work holds at most concurrency - 1 slots and never delays an interactive request', async () => {
+    const limiter = createLimiter({ concurrency: 3, queueLength: 10, queueTimeoutMs: 1000 });
+    const gates = Array.from({ length: 5 }, deferred);
+    const batch = gates.map((g) => limiter.run(() => g.promise, undefined, 'batch'));
+    await tick();
+    expect([limiter.active, limiter.batchActive, limiter.batchQueued]).toEqual([2, 2, 3]);
+    // A slot stays free for the URL API: an interactive capture starts at once.
+    let ran = false;
+    await limiter.run(async () => {
+      ran = true;
+    });
+    expect(ran).toBe(true);
+    gates.forEach((g) => g.resolve());
+    await Promise.all(batch);
+    expect([limiter.active, limiter.queued]).toEqual([0, 0]);
   });
 
-  it('aborts the shared work only when every caller has gone', async () => {
-    const flights = createSingleFlight<number>();
-    let workSignal: AbortSignal | undefined;
+  it('gives a freed slot to a waiting interactive request before queued batch work', async () => {
+    const limiter = createLimiter({ concurrency: 1, queueLength: 10, queueTimeoutMs: 1000 });
+    const first = deferred();
+    const order: string[] = [];
+    const running = limiter.run(() => first.promise, undefined, 'batch');
+    await tick();
+    const queuedBatch = limiter.run(async () => void order.push('batch'), undefined, 'batch');
+    const interactive = limiter.run(async () => void order.push('interactive'));
+    await tick();
+    first.resolve();
+    await Promise.all([running, queuedBatch, interactive]);
+    expect(order).toEqual(['interactive', 'batch']);
+  });
+
+  it('batch waiters have no deadline but can be aborted', async () => {
+    const limiter = createLimiter({ concurrency: 1, queueLength: 0, queueTimeoutMs: 10 });
     const gate = deferred();
-    const work = async (signal: AbortSignal) => { workSignal = signal; await gate.promise; return 1; };
-    const a = new AbortController();
-    const b = new AbortController();
-    const first = flights.run('k', work, a.signal);
-    const second = flights.run('k', work, b.signal);
-    a.abort();
-    await expect(first).rejects.toThrow('aborted');
-    expect(workSignal!.aborted).toBe(false);
-    b.abort();
-    await expect(second).rejects.toThrow('aborted');
-    expect(workSignal!.aborted).toBe(true);
+    const running = limiter.run(() => gate.promise, undefined, 'batch');
+    const controller = new AbortController();
+    const waiting = limiter.run(async () => 'late', undefined, 'batch');
+    const aborted = limiter.run(async () => 'never', controller.signal, 'batch');
+    await new Promise((r) => setTimeout(r, 30));
+    controller.abort();
+    await expect(aborted).rejects.toThrow('aborted');
     gate.resolve();
+    await running;
+    expect(await waiting).toBe('late');
   });
 });
