@@ -2,7 +2,8 @@
 // read over the read bridge from the block cache, only for the sources of the job a worker runs, pinned to
 // the version the job started with; an aborted job's reads fail at once; HLS is read and checked by the
 // server. And where task outputs go when the storage is read-only.
-import { mkdir, mkdtemp, readFile, realpath, rm } from 'node:fs/promises';
+// How the file store and playlists are prepared for the engine is unit-tested: test/unit/media/sources.test.ts.
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +13,6 @@ import { createBlockCache } from '../../src/media/block-cache.js';
 import { READ_ABORTED, READ_FAILED } from '../../src/media/protocol.js';
 import { JobReads, serveReads, type ReadTarget } from '../../src/media/reads.js';
 import { prepareSource, sourceId } from '../../src/media/sources.js';
-import { createFsStore } from '../../src/source/fs-store.js';
 import { createHttpStore } from '../../src/source/http-store.js';
 import { rangeFetcher } from '../../src/source/open-store.js';
 import type { ObjectStore } from '../../src/source/store.js';
@@ -140,9 +140,6 @@ describe('preparing a source for the engine', () => {
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'stillframe-prepare-'));
     await putFile(root, 'media', 'v.mp4', 'not really');
-    await putFile(root, 'media', 'show/index.m3u8', '#EXTM3U\n#EXTINF:2.5,\nseg0.ts\n#EXTINF:1.5,\nseg1.ts\n');
-    await putFile(root, 'media', 'show/low.m3u8', '#EXTM3U\n#EXTINF:4,\nlow0.ts\n');
-    await putFile(root, 'media', 'master.m3u8', '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=100\nshow/low.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=900\nshow/index.m3u8\n');
   });
   afterAll(() => rm(root, { recursive: true, force: true }));
 
@@ -150,13 +147,6 @@ describe('preparing a source for the engine', () => {
     const blocks = createBlockCache({ blockSize: 64 * 1024, maxBytes: 1024 ** 2, fetch: rangeFetcher(store) });
     return prepareSource(store, blocks, 'media', key, await store.stat('media', key));
   };
-
-  it('the file store: a local path inside the root, nothing for the bridge', async () => {
-    const store = await createFsStore(root);
-    const prepared = await prepare(store, 'v.mp4');
-    expect(prepared.ref).toMatchObject({ kind: 'file', path: join(await realpath(root), 'media', 'v.mp4') });
-    expect(prepared.target).toBeUndefined();
-  });
 
   it('an HTTP origin: bytes through the bridge, pinned to the ETag', async () => {
     const origin = await startOrigin({ root, prefix: '/o' });
@@ -169,15 +159,6 @@ describe('preparing a source for the engine', () => {
     } finally {
       await origin.close();
     }
-  });
-
-  it('a playlist: its segments in order with their durations; a master playlist: its best variant', async () => {
-    const store = await createFsStore(root);
-    expect(await prepare(store, 'show/index.m3u8')).toMatchObject({
-      ref: { kind: 'hls', segments: [2.5, 1.5], hasInit: false },
-      target: { kind: 'hls', bucket: 'media', segments: ['show/seg0.ts', 'show/seg1.ts'] },
-    });
-    expect(await prepare(store, 'master.m3u8')).toMatchObject({ target: { segments: ['show/seg0.ts', 'show/seg1.ts'] } });
   });
 });
 

@@ -1,8 +1,8 @@
 // The S3-compatible adapter against the shared conformance suite, on a real S3 server (s3rver), plus the
-// S3-specific error mapping.
+// S3-specific behaviour (its error mapping is unit-tested: test/unit/source/s3-store.test.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
-import { createS3Store, mapS3Error } from '../../src/source/s3-store.js';
+import { createS3Store } from '../../src/source/s3-store.js';
 import { storeConformance } from './conformance.js';
 import { S3_CREDENTIALS, startS3, type S3Server } from '../support/storage.js';
 
@@ -48,18 +48,5 @@ describe('S3 adapter', () => {
     const err = await store.stat('media', 'x.mp4').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AppError);
     expect((err as AppError).status).toBe(502);
-  });
-
-  it('maps the service errors to the catalogue', () => {
-    const meta = (status: number) => ({ $metadata: { httpStatusCode: status } });
-    const code = (err: unknown) => [(err as AppError).status, (err as AppError).code];
-    expect(code(mapS3Error({ name: 'NoSuchKey', ...meta(404) }, 'b', 'k', 'GET'))).toEqual([404, 'NoSuchKey']);
-    expect(code(mapS3Error({ name: 'NotFound', ...meta(404) }, 'b', 'k', 'HEAD'))).toEqual([404, 'NoSuchKey']);
-    expect(code(mapS3Error({ name: 'NoSuchBucket', ...meta(404) }, 'b', 'k', 'GET'))).toEqual([404, 'NoSuchBucket']);
-    expect(code(mapS3Error({ name: 'AccessDenied', ...meta(403) }, 'b', 'k', 'GET'))).toEqual([403, 'AccessDenied']);
-    expect(code(mapS3Error({ name: 'SignatureDoesNotMatch', ...meta(403) }, 'b', 'k', 'GET'))).toEqual([403, 'AccessDenied']);
-    expect(code(mapS3Error({ name: 'PreconditionFailed', ...meta(412) }, 'b', 'k', 'GET'))).toEqual([412, 'PreconditionFailed']);
-    expect(code(mapS3Error({ name: 'TimeoutError' }, 'b', 'k', 'GET'))).toEqual([504, 'GatewayTimeout']);
-    expect(code(mapS3Error({ name: 'InternalError', ...meta(500) }, 'b', 'k', 'GET'))).toEqual([502, 'BadGateway']);
   });
 });

@@ -1,5 +1,5 @@
 // A process that logs N numbered lines through the server's stdout logger and then ends in one of the
-// ways a server ends, for test/core/log.test.ts: `node --import tsx log-child.ts N MODE`.
+// ways a server ends, for test/e2e/log-exit.test.ts: `node --import tsx log-child.ts N MODE`.
 //   exit      process.exit(0) right after the last line (what the SIGTERM drain does)
 //   return    nothing left to do: the event loop empties
 //   throw     an uncaught exception

@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
-import { backoffDelay, createNotifier, immMessage, retryAfterMs, type NotifierOptions } from '../../src/tasks/notifier.js';
+import { createNotifier, immMessage, type NotifierOptions } from '../../src/tasks/notifier.js';
 import { freePort } from '../support/processes.js';
 
 interface Answer {
@@ -113,18 +113,6 @@ describe('webhook retries', () => {
       const ignored = await deliver([answer, { status: 200 }], { backoffMs: 5 });
       expect(ignored.gaps[0]!).toBeLessThan(500);
     }
-    expect(retryAfterMs('120')).toBe(120_000);
-    expect(retryAfterMs('Wed, 21 Oct 2015 07:28:00 GMT', Date.parse('Wed, 21 Oct 2015 07:27:00 GMT'))).toBe(60_000);
-    expect(retryAfterMs('Wed, 21 Oct 2015 07:28:00 GMT', Date.parse('Wed, 21 Oct 2015 08:00:00 GMT'))).toBe(0);
-    expect(retryAfterMs('-1')).toBeUndefined();
-    expect(retryAfterMs(null)).toBeUndefined();
-  });
-
-  it('backoff: exponential, capped, equal jitter between half and all of the delay', () => {
-    expect([1, 2, 3, 4].map((k) => backoffDelay(k, 100, 10_000, () => 0))).toEqual([50, 100, 200, 400]);
-    expect([1, 2, 3, 4].map((k) => backoffDelay(k, 100, 10_000, () => 0.999999))).toEqual([100, 200, 400, 800]);
-    expect(backoffDelay(20, 100, 10_000, () => 0.5)).toBe(7500);
-    expect(backoffDelay(1000, 1000, 300_000, () => 1)).toBe(300_000);
   });
 
   it('delays between real attempts stay within the jitter bounds, and vary', async () => {

@@ -1,5 +1,9 @@
+// Settings (src/config.ts): defaults, flags over the environment, parsing and fail-fast messages that
+// name the setting — core, storage and access settings — and the retired settings warned about at start.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../src/cli/args.js';
 import { parseServeArgs } from '../../src/cli/serve.js';
 import { ConfigError, loadConfig, retiredSettings } from '../../src/config.js';
 
@@ -41,9 +45,91 @@ describe('config', () => {
     ]);
     expect(retiredSettings({})).toEqual([]);
   });
+});
 
-  it('rejects unknown flags', () => {
-    expect(() => parseServeArgs(['--prot', '1'])).toThrow(UsageError);
-    expect(() => parseServeArgs(['--prot', '1'])).toThrow('stillframe serve: unknown option --prot (see stillframe serve --help)');
+describe('storage settings', () => {
+  it('defaults: a local directory, no output storage, AWS us-east-1, 256 KiB blocks, 256 MiB cache, PUT off', () => {
+    const c = loadConfig({});
+    expect(c.storage.kind).toBe('file');
+    expect(c.outputStorage).toBeUndefined();
+    expect(c.s3).toEqual({ endpoint: undefined, region: 'us-east-1', credentials: undefined });
+    expect(c.origin).toEqual({ timeoutMs: 10_000, blockSize: 256 * 1024, blockCacheBytes: 256 * 1024 ** 2 });
+    expect(c.put).toEqual({ enabled: false, maxBytes: 5 * 1024 ** 3 });
+  });
+
+  it('s3:// with an endpoint and a key pair', () => {
+    const c = loadConfig({
+      STILLFRAME_STORAGE: 's3://',
+      STILLFRAME_S3_ENDPOINT: 'http://127.0.0.1:9000/',
+      AWS_REGION: 'eu-central-1',
+      AWS_ACCESS_KEY_ID: 'AK',
+      AWS_SECRET_ACCESS_KEY: 'SK',
+    });
+    expect(c.storage).toEqual({ kind: 's3' });
+    expect(c.s3).toEqual({ endpoint: 'http://127.0.0.1:9000', region: 'eu-central-1', credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' } });
+    expect(c.tasks.stateDir).toMatch(/\.stillframe$/);
+  });
+
+  it('an http(s) origin with a prefix', () => {
+    expect(loadConfig({ STILLFRAME_STORAGE: 'https://origin.example.com/prefix/' }).storage).toEqual({ kind: 'http', url: 'https://origin.example.com/prefix' });
+    expect(loadConfig({ STILLFRAME_STORAGE: 'http://127.0.0.1:8000' }).storage).toEqual({ kind: 'http', url: 'http://127.0.0.1:8000' });
+  });
+
+  it.each([
+    [{ STILLFRAME_STORAGE: 's3://bucket' }, /STILLFRAME_STORAGE must be just s3:\/\//],
+    [{ STILLFRAME_STORAGE: 'https://origin.example.com/x?sig=1' }, /STILLFRAME_STORAGE must be an http\(s\) URL/],
+    [{ STILLFRAME_STORAGE: 'ftp://host/x' }, /STILLFRAME_STORAGE must be file:\/\/\/absolute\/dir, file:\/\/.\/relative\/dir, s3:\/\/ or https/],
+    [{ STILLFRAME_S3_ENDPOINT: '127.0.0.1:9000' }, /STILLFRAME_S3_ENDPOINT must be an http\(s\) URL/],
+    [{ AWS_ACCESS_KEY_ID: 'AK' }, /AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together/],
+    [{ STILLFRAME_OUTPUT_STORAGE: 'https://origin.example.com/' }, /STILLFRAME_OUTPUT_STORAGE must be file:\/\/\/dir or s3:\/\//],
+    [{ STILLFRAME_BLOCK_SIZE: '4KB' }, /STILLFRAME_BLOCK_SIZE must be between 65536 and 8388608 bytes/],
+    [{ STILLFRAME_ALLOW_PUT: 'maybe' }, /STILLFRAME_ALLOW_PUT must be true or false/],
+  ])('refuses %o', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+
+  it('output storage, block settings, uploads', () => {
+    const c = loadConfig({
+      STILLFRAME_STORAGE: 'https://origin.example.com/p',
+      STILLFRAME_OUTPUT_STORAGE: 'file:///srv/out',
+      STILLFRAME_BLOCK_SIZE: '1MB',
+      STILLFRAME_BLOCK_CACHE_BYTES: '1GB',
+      STILLFRAME_ORIGIN_TIMEOUT_MS: '2500',
+      STILLFRAME_ALLOW_PUT: 'true',
+      STILLFRAME_MAX_PUT_BYTES: '100MB',
+    });
+    expect(c.outputStorage).toEqual({ kind: 'file', root: '/srv/out' });
+    expect(c.origin).toEqual({ timeoutMs: 2500, blockSize: 1024 * 1024, blockCacheBytes: 1024 ** 3 });
+    expect(c.put).toEqual({ enabled: true, maxBytes: 100 * 1024 ** 2 });
+  });
+});
+
+describe('access settings', () => {
+  it('parses keys, ACLs and key buckets', () => {
+    const config = loadConfig({ STILLFRAME_ACCESS_KEYS: 'a:s1,b:s2', STILLFRAME_BUCKET_ACL: 'demo:public-read,media:private', STILLFRAME_KEY_BUCKETS: 'b:demo|media' });
+    expect(config.accessKeys).toEqual({ a: 's1', b: 's2' });
+    expect(config.access).toEqual({ bucketAcl: { demo: 'public-read', media: 'private' }, keyBuckets: { b: ['demo', 'media'] } });
+  });
+
+  it('reads keys from a file (comments and blank lines ignored), merged with the environment', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'stillframe-keys-'));
+    try {
+      await writeFile(join(dir, 'keys'), '# rotation\nold:old-secret\n\nnew:new-secret\n');
+      expect(loadConfig({ STILLFRAME_ACCESS_KEYS_FILE: join(dir, 'keys'), STILLFRAME_ACCESS_KEYS: 'env:e' }).accessKeys).toEqual({ old: 'old-secret', new: 'new-secret', env: 'e' });
+      expect(() => loadConfig({ STILLFRAME_ACCESS_KEYS_FILE: join(dir, 'missing') })).toThrow(/STILLFRAME_ACCESS_KEYS_FILE: cannot read/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    [{ STILLFRAME_BUCKET_ACL: 'demo:public' }, 'STILLFRAME_BUCKET_ACL must be'],
+    [{ STILLFRAME_BUCKET_ACL: 'UPPER:private' }, 'STILLFRAME_BUCKET_ACL must be'],
+    [{ STILLFRAME_KEY_BUCKETS: 'a:' }, 'STILLFRAME_KEY_BUCKETS must be'],
+    [{ STILLFRAME_ACCESS_KEYS: 'a:s', STILLFRAME_KEY_BUCKETS: 'typo:demo' }, 'STILLFRAME_KEY_BUCKETS names "typo"'],
+  ])('fails fast on %j', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
   });
 });

@@ -1,10 +1,7 @@
-// Strict parsing (src/cli/args.ts) and the serve options generated from the SETTINGS declaration.
+// Strict command-line parsing (src/cli/args.ts): long, short and inline forms; unknown options, missing or
+// unexpected values and stray arguments are UsageErrors naming the problem and pointing to --help.
 import { describe, expect, it } from 'vitest';
 import { parseCommand, UsageError } from '../../../src/cli/args.js';
-import { parseServeArgs, SERVE_OPTIONS } from '../../../src/cli/serve.js';
-import { SETTINGS, type Setting } from '../../../src/config.js';
-
-const settings = Object.values(SETTINGS as Record<string, Setting<unknown>>);
 
 describe('parseCommand', () => {
   const options = { wait: { type: 'boolean' }, project: { type: 'string', short: 'p' } } as const;
@@ -29,19 +26,5 @@ describe('parseCommand', () => {
 
   it('a value that looks like an option is taken when attached with =', () => {
     expect(parseCommand('x', ['--project=-a'], options).values).toEqual({ project: '-a' });
-  });
-});
-
-describe('serve options', () => {
-  it('are the settings that declare a flag, plus -h/--help', () => {
-    expect(Object.keys(SERVE_OPTIONS).sort()).toEqual([...settings.flatMap((s) => (s.flag ? [s.flag] : [])), 'help'].sort());
-  });
-
-  it('map every flag to its setting, keyed by the flag', () => {
-    for (const s of settings.filter((x) => x.flag)) {
-      expect(parseServeArgs([`--${s.flag}`, 'v']).flags).toEqual({ [s.flag!]: 'v' });
-      expect(parseServeArgs([`--${s.flag}=w`]).flags).toEqual({ [s.flag!]: 'w' });
-    }
-    expect(parseServeArgs(['-h'])).toEqual({ help: true, flags: {} });
   });
 });
