@@ -2,18 +2,10 @@
 // and IMM requests (mutated JSON and form bodies). Every answer must be a 2xx/3xx or a 4xx with a
 // well-formed error body — never a 5xx. Valid process strings are also run for real (capture workers) on a
 // small video. FUZZ_SCALE multiplies the counts (npm run test:stress runs it ×5 with other seeds).
-import { mkdir, mkdtemp, rm, copyFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import type { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createApp } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
-import { createDeps, type Deps } from '../../src/deps.js';
-import type { AppEnv } from '../../src/http/context.js';
-import { silentLogger } from '../../src/log.js';
 import { parseSnapshotProcess } from '../../src/process/snapshot.js';
 import { fixture } from '../support/fixtures.js';
+import { startServer, type TestServer } from '../support/server.js';
 import { parseErrorXml } from '../support/xml.js';
 import { fuzzImmRequest, fuzzObjectUrl, prng, validProcess } from './fuzz-gen.js';
 
@@ -23,30 +15,17 @@ const OBJECT_REQUESTS = 10_000 * SCALE;
 const IMM_REQUESTS = 10_000 * SCALE;
 const REAL_CAPTURES = 60 * SCALE;
 
-let root: string;
-let deps: Deps;
-let app: Hono<AppEnv>;
+let server: TestServer;
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'stillframe-fuzz-'));
-  await mkdir(join(root, 'fz-bucket'), { recursive: true });
-  await copyFile(await fixture({ container: 'mp4', codec: 'h264', seconds: 2, width: 160, height: 120 }), join(root, 'fz-bucket', 'v.mp4'));
-  const config = loadConfig({
-    STILLFRAME_STORAGE: `file://${root}`,
-    STILLFRAME_DEMO: 'false',
-    STILLFRAME_TASK_CONCURRENCY: '1',
-    STILLFRAME_QUEUE_LENGTH: '1000',
-    STILLFRAME_QUEUE_TIMEOUT_MS: '120000',
+  server = await startServer({
+    objects: { 'fz-bucket/v.mp4': await fixture({ container: 'mp4', codec: 'h264', seconds: 2, width: 160, height: 120 }) },
+    env: { STILLFRAME_TASK_CONCURRENCY: '1', STILLFRAME_QUEUE_LENGTH: '1000', STILLFRAME_QUEUE_TIMEOUT_MS: '120000' },
+    projects: ['fuzz'],
   });
-  deps = await createDeps(config, { log: silentLogger });
-  app = createApp(deps);
-  await deps.tasks.ensureProject('fuzz');
 });
 
-afterAll(async () => {
-  await deps?.tasks.close();
-  if (root) await rm(root, { recursive: true, force: true });
-});
+afterAll(() => server?.close());
 
 const stats = { requests: 0, byStatus: new Map<number, number>() };
 
@@ -77,7 +56,7 @@ describe('fuzzing', () => {
       const method = rng.chance(0.1) ? 'HEAD' : 'GET';
       let res: Response;
       try {
-        res = await app.request(path, { method, headers: { host: 'fuzz.local' } });
+        res = await server.app.request(path, { method, headers: { host: 'fuzz.local' } });
       } catch (err) {
         // Only the URL constructor may refuse (a malformed URL never reaches a server).
         expect(String(err)).toMatch(/Invalid URL/);
@@ -104,7 +83,7 @@ describe('fuzzing', () => {
     for (let i = 0; i < list.length; i += 2) {
       await Promise.all(
         list.slice(i, i + 2).map(async (process) => {
-          const res = await app.request(`/fz-bucket/v.mp4?x-oss-process=${encodeURIComponent(process)}`);
+          const res = await server.app.request(`/fz-bucket/v.mp4?x-oss-process=${encodeURIComponent(process)}`);
           expect(res.status, `${process}: ${res.status === 200 ? '' : await res.clone().text()}`).toBe(200);
           expect(res.headers.get('content-type'), process).toMatch(/^image\//);
           stats.requests++;
@@ -118,16 +97,15 @@ describe('fuzzing', () => {
     const rng = prng(SEED + 2);
     for (let i = 0; i < IMM_REQUESTS; i++) {
       const { body, contentType, query } = fuzzImmRequest(rng, 'oss://fz-bucket/v.mp4');
-      const res = await app.request(`/${query}`, { method: 'POST', body, headers: contentType ? { 'content-type': contentType, host: 'fuzz.local' } : { host: 'fuzz.local' } });
+      const res = await server.app.request(`/${query}`, { method: 'POST', body, headers: contentType ? { 'content-type': contentType, host: 'fuzz.local' } : { host: 'fuzz.local' } });
       await expectWellFormed(res, 'json', `${query} ${body.slice(0, 300)}`);
     }
-    await deps.tasks.idle();
+    await server.deps.tasks.idle();
   }, 180_000);
 
   it('signed-mode IMM and object requests with mutated signatures → 403s, never a 5xx', async () => {
-    const config = loadConfig({ STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_DEMO: 'false', STILLFRAME_ACCESS_KEYS: 'k:s', STILLFRAME_STATE_DIR: join(root, '.state-signed') });
-    const signedDeps = await createDeps(config, { log: silentLogger });
-    const signedApp = createApp(signedDeps);
+    // Over the same storage, with access keys.
+    const signed = await startServer({ env: { STILLFRAME_STORAGE: `file://${server.root}`, STILLFRAME_ACCESS_KEYS: 'k:s' } });
     const rng = prng(SEED + 3);
     const junk = ['', 'x', '%zz', 'OSS', 'OSS k:', 'OSS k:AAAA', 'OSS4-HMAC-SHA256 ', 'OSS4-HMAC-SHA256 Credential=k/2026/r/oss/aliyun_v4_request,Signature=00', 'OSS4-HMAC-SHA256 Credential=,Signature=', '\u00ff'];
     try {
@@ -141,15 +119,15 @@ describe('fuzzing', () => {
         if (rng.chance(0.3)) headers.date = rng.pick([new Date().toUTCString(), 'yesterday', '']);
         if (rng.chance(0.3)) headers['x-oss-date'] = rng.pick(['20261122T000000Z', 'x', '']);
         const method = rng.pick(['GET', 'HEAD', 'PUT']);
-        const res = await signedApp.request(`/fz-bucket/v.mp4?${q}`, { method, headers, ...(method === 'PUT' && { body: 'x' }) });
+        const res = await signed.app.request(`/fz-bucket/v.mp4?${q}`, { method, headers, ...(method === 'PUT' && { body: 'x' }) });
         expect(res.status, q.toString()).toBeLessThan(500);
         stats.requests++;
         const { body, contentType, query } = fuzzImmRequest(rng, 'oss://fz-bucket/v.mp4');
         const form = contentType === 'application/x-www-form-urlencoded' ? `${body}&AccessKeyId=k&SignatureMethod=HMAC-SHA1&SignatureVersion=1.0&SignatureNonce=${i}&Timestamp=${new Date().toISOString()}&Signature=${rng.pick(['x', '', 'AAAA'])}` : body;
-        await expectWellFormed(await signedApp.request(`/${query}`, { method: 'POST', body: form, headers: { 'content-type': contentType || 'text/plain', host: 'fuzz.local' } }), 'json', form.slice(0, 200));
+        await expectWellFormed(await signed.app.request(`/${query}`, { method: 'POST', body: form, headers: { 'content-type': contentType || 'text/plain', host: 'fuzz.local' } }), 'json', form.slice(0, 200));
       }
     } finally {
-      await signedDeps.tasks.close();
+      await signed.close();
     }
     // eslint-disable-next-line no-console
     console.log(`fuzz: ${stats.requests} requests; statuses ${JSON.stringify(Object.fromEntries([...stats.byStatus].sort((a, b) => a[0] - b[0])))}`);

@@ -6,9 +6,9 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, hugeFrameFixture, lateStartFixture } from '../support/fixtures.js';
-import { startTaskServer, type TaskServer } from '../tasks/helpers.js';
+import { startServer, type TestServer } from '../support/server.js';
 
-let server: TaskServer;
+let server: TestServer;
 let receiver: Server;
 let received = 0;
 
@@ -24,7 +24,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', () => r()));
   const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
-  server = await startTaskServer({
+  server = await startServer({
     objects: {
       'media/huge.mp4': huge,
       'media/long.mkv': long,

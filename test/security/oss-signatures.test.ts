@@ -1,19 +1,11 @@
 // Private buckets and OSS signatures, end to end with URLs and requests made by the official ali-oss
 // client (6.23): V1 and V4 presigned URLs (with a signed x-oss-process), the V1 and V4 Authorization
 // headers (GET, HEAD, PUT), and every way a signature can be wrong.
-import { serve, type ServerType } from '@hono/node-server';
 import OSS from 'ali-oss';
-import { mkdir, mkdtemp, rm, copyFile, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { createApp } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
-import { createDeps } from '../../src/deps.js';
-import { silentLogger } from '../../src/log.js';
 import { fixture, readFrameIndex } from '../support/fixtures.js';
+import { startServer, type TestServer } from '../support/server.js';
 
 const AK = 'LTAI-test-key';
 const SECRET = 'test-secret-value-0123456789';
@@ -21,42 +13,27 @@ const AK2 = 'LTAI-demo-only';
 const SECRET2 = 'second-secret';
 
 let base: string; // http://localhost:PORT (ali-oss V1 refuses IP endpoints)
-let root: string;
-let server: ServerType;
+let server: TestServer;
 const TEXT = Buffer.from('private bytes');
 
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), 'stillframe-sec-'));
   const video = await fixture({ container: 'mp4', codec: 'h264', seconds: 4 });
-  for (const [name, content] of Object.entries({ 'media/clip.mp4': video, 'demo/clip.mp4': video, 'media/dir/a b.txt': TEXT, 'other/x.txt': TEXT })) {
-    await mkdir(dirname(join(root, name)), { recursive: true });
-    if (typeof content === 'string') await copyFile(content, join(root, name));
-    else await writeFile(join(root, name), content);
-  }
-  const config = loadConfig({
-    STILLFRAME_STORAGE: `file://${root}`,
-    STILLFRAME_DEMO: 'false',
-    STILLFRAME_ACCESS_KEYS: `${AK}:${SECRET},${AK2}:${SECRET2}`,
-    STILLFRAME_BUCKET_ACL: 'demo:public-read,media:private',
-    STILLFRAME_KEY_BUCKETS: `${AK2}:demo`,
-    STILLFRAME_ALLOW_PUT: 'true',
-    STILLFRAME_DOMAIN: 'img.test',
+  server = await startServer({
+    objects: { 'media/clip.mp4': video, 'demo/clip.mp4': video, 'media/dir/a b.txt': TEXT, 'other/x.txt': TEXT },
+    env: {
+      STILLFRAME_ACCESS_KEYS: `${AK}:${SECRET},${AK2}:${SECRET2}`,
+      STILLFRAME_BUCKET_ACL: 'demo:public-read,media:private',
+      STILLFRAME_KEY_BUCKETS: `${AK2}:demo`,
+      STILLFRAME_ALLOW_PUT: 'true',
+      STILLFRAME_DOMAIN: 'img.test',
+    },
+    // Bound to "localhost" so that the client's resolution of localhost reaches it whatever the order.
+    hostname: 'localhost',
   });
-  const app = createApp(await createDeps(config, { log: silentLogger }));
-  // Bound to "localhost" so that the client's resolution of localhost reaches it whatever the order.
-  server = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, port: 0, hostname: 'localhost' }, () => resolve(s));
-  });
-  base = `http://localhost:${(server.address() as AddressInfo).port}`;
+  base = server.url;
 });
 
-afterAll(async () => {
-  await new Promise<void>((resolve) => {
-    server?.close(() => resolve());
-    if (server && 'closeAllConnections' in server) server.closeAllConnections();
-  });
-  if (root) await rm(root, { recursive: true, force: true });
-});
+afterAll(() => server?.close());
 
 const client = (bucket: string, options: { ak?: string; secret?: string; v4?: boolean } = {}) =>
   new OSS({

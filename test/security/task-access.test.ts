@@ -3,16 +3,16 @@
 import RPCClient from '@alicloud/pop-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from '../support/fixtures.js';
-import { startTaskServer, type TaskServer } from '../tasks/helpers.js';
+import { startServer, type TestServer } from '../support/server.js';
 
-let server: TaskServer;
+let server: TestServer;
 const clients: Record<string, RPCClient> = {};
 type Json = Record<string, any>;
 const POST = { method: 'POST' };
 
 beforeAll(async () => {
   const video = await fixture({ container: 'mp4', codec: 'h264', seconds: 2 });
-  server = await startTaskServer({
+  server = await startServer({
     env: {
       STILLFRAME_ACCESS_KEYS: 'admin:admin-secret,limited:limited-secret',
       STILLFRAME_KEY_BUCKETS: 'limited:inbox|outbox',

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors.js';
 import type { ObjectStore } from '../../src/source/store.js';
 import { fixture, readFrameIndex } from '../support/fixtures.js';
-import { startApp, type AppServer } from '../support/storage.js';
+import { startServer, type TestServer } from '../support/server.js';
 
 export interface StoreUnderTest {
   store: ObjectStore;
@@ -44,14 +44,14 @@ async function appError(promise: Promise<unknown>): Promise<AppError> {
 export function storeConformance(name: string, open: () => Promise<StoreUnderTest>): void {
   describe(`storage conformance: ${name}`, () => {
     let t: StoreUnderTest;
-    let app: AppServer;
+    let app: TestServer;
     const body = randomBytes(300_000);
     const key = `conformance/${randomBytes(4).toString('hex')}/object one.bin`;
 
     beforeAll(async () => {
       t = await open();
       await t.seed(t.bucket, key, body);
-      app = await startApp(t.env);
+      app = await startServer({ env: t.env });
     });
     afterAll(async () => {
       await app?.close();

@@ -16,7 +16,8 @@ import { prepareSource, sourceId } from '../../src/media/sources.js';
 import { createHttpStore } from '../../src/source/http-store.js';
 import { rangeFetcher } from '../../src/source/open-store.js';
 import type { ObjectStore } from '../../src/source/store.js';
-import { putFile, startApp } from '../support/storage.js';
+import { putFile } from '../support/storage.js';
+import { startServer } from '../support/server.js';
 import { startOrigin, type Origin } from '../support/origin-server.js';
 
 /** The worker's end of the bridge, asynchronous here: one request frame, one answer frame. */
@@ -176,7 +177,7 @@ describe('output storage', () => {
   });
 
   it('a writable store is its own output store', async () => {
-    const app = await startApp({ STILLFRAME_STORAGE: `file://${root}` });
+    const app = await startServer({ env: { STILLFRAME_STORAGE: `file://${root}` } });
     try {
       expect(app.deps.outputStore.readOnly).toBeFalsy();
       expect(app.deps.outputStore.description).toBe(app.deps.store.description);
@@ -186,7 +187,7 @@ describe('output storage', () => {
   });
 
   it('a read-only origin without STILLFRAME_OUTPUT_STORAGE: outputs are refused, saying what to set', async () => {
-    const app = await startApp({ STILLFRAME_STORAGE: origin.base });
+    const app = await startServer({ env: { STILLFRAME_STORAGE: origin.base } });
     try {
       expect(app.deps.outputStore.readOnly).toBe(true);
       const err = await app.deps.outputStore.write('media', 'x.jpg', Buffer.from('x')).catch((e: unknown) => e);
@@ -199,7 +200,7 @@ describe('output storage', () => {
   });
 
   it('with STILLFRAME_OUTPUT_STORAGE, outputs go there', async () => {
-    const app = await startApp({ STILLFRAME_STORAGE: origin.base, STILLFRAME_OUTPUT_STORAGE: `file://${join(root, 'out')}` });
+    const app = await startServer({ env: { STILLFRAME_STORAGE: origin.base, STILLFRAME_OUTPUT_STORAGE: `file://${join(root, 'out')}` } });
     try {
       await app.deps.outputStore.write('media', 'frames/1.jpg', Buffer.from('jpeg'));
       expect((await readFile(join(root, 'out', 'media', 'frames', '1.jpg'))).toString()).toBe('jpeg');

@@ -8,18 +8,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { frameAt, hlsFixture, keyframeAtOrBefore, readFrameIndex, type HlsFixture } from '../support/fixtures.js';
-import { putFile, startApp, type AppServer } from '../support/storage.js';
+import { putFile } from '../support/storage.js';
+import { startServer, type TestServer } from '../support/server.js';
 import { startOrigin, type Origin } from '../support/origin-server.js';
 
 describe('HLS through the server', () => {
   let root: string;
   let hls: HlsFixture;
   let evil: Origin;
-  let local: AppServer;
+  let local: TestServer;
   let origin: Origin;
-  let remote: AppServer;
+  let remote: TestServer;
 
-  const snap = async (app: AppServer, key: string, process = 'video/snapshot,t_2500,f_png') => {
+  const snap = async (app: TestServer, key: string, process = 'video/snapshot,t_2500,f_png') => {
     const res = await fetch(`${app.url}/media/${key}?x-oss-process=${process}`);
     const body = Buffer.from(await res.arrayBuffer());
     return { status: res.status, body, text: body.toString() };
@@ -45,9 +46,9 @@ describe('HLS through the server', () => {
     await putFile(root, 'media', 'bad/disguised.ts', `#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n${evilSegment}\n#EXT-X-ENDLIST\n`);
     await putFile(root, 'media', 'bad/disguise.m3u8', '#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\ndisguised.ts\n#EXT-X-ENDLIST\n');
     await putFile(root, 'media', 'bad/playlist.mp4', playlist);
-    local = await startApp({ STILLFRAME_STORAGE: `file://${root}` });
+    local = await startServer({ env: { STILLFRAME_STORAGE: `file://${root}` } });
     origin = await startOrigin({ root, prefix: '/origin' });
-    remote = await startApp({ STILLFRAME_STORAGE: origin.base });
+    remote = await startServer({ env: { STILLFRAME_STORAGE: origin.base } });
   });
   afterAll(async () => {
     await local?.close();

@@ -6,10 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fixture, longTailMoovFixture, readFrameIndex } from '../support/fixtures.js';
-import { putFile, startApp, startS3, type AppServer, type S3Server } from '../support/storage.js';
+import { putFile, startS3, type S3Server } from '../support/storage.js';
+import { startServer, type TestServer } from '../support/server.js';
 import { startOrigin, type Origin } from '../support/origin-server.js';
 
-async function get(app: AppServer, path: string): Promise<{ status: number; code: string | undefined; body: Buffer }> {
+async function get(app: TestServer, path: string): Promise<{ status: number; code: string | undefined; body: Buffer }> {
   const res = await fetch(`${app.url}/${path}`);
   const body = Buffer.from(await res.arrayBuffer());
   return { status: res.status, code: /<Code>([^<]+)<\/Code>/.exec(body.toString())?.[1], body };
@@ -18,7 +19,7 @@ async function get(app: AppServer, path: string): Promise<{ status: number; code
 describe('HTTP origin failures', () => {
   let root: string;
   let origin: Origin;
-  let app: AppServer;
+  let app: TestServer;
   const snap = (key: string) => get(app, `media/${key}?x-oss-process=video/snapshot,t_1000,f_png`);
 
   beforeAll(async () => {
@@ -28,7 +29,7 @@ describe('HTTP origin failures', () => {
       await putFile(root, 'media', key, video);
     }
     origin = await startOrigin({ root, prefix: '/o' });
-    app = await startApp({ STILLFRAME_STORAGE: origin.base, STILLFRAME_ORIGIN_TIMEOUT_MS: '400' });
+    app = await startServer({ env: { STILLFRAME_STORAGE: origin.base, STILLFRAME_ORIGIN_TIMEOUT_MS: '400' } });
   });
   afterAll(async () => {
     await app?.close();
@@ -114,11 +115,11 @@ describe('HTTP origin failures', () => {
 
 describe('S3 failures', () => {
   let s3: S3Server;
-  let app: AppServer;
+  let app: TestServer;
   beforeAll(async () => {
     s3 = await startS3();
     await s3.createBucket('media');
-    app = await startApp(s3.env);
+    app = await startServer({ env: s3.env });
   });
   afterAll(async () => {
     await app?.close();
@@ -132,7 +133,7 @@ describe('S3 failures', () => {
   });
 
   it('wrong credentials → 403 AccessDenied', async () => {
-    const denied = await startApp({ ...s3.env, AWS_ACCESS_KEY_ID: 'WRONG', AWS_SECRET_ACCESS_KEY: 'WRONG' });
+    const denied = await startServer({ env: { ...s3.env, AWS_ACCESS_KEY_ID: 'WRONG', AWS_SECRET_ACCESS_KEY: 'WRONG' } });
     try {
       await s3.put('media', 'x.mp4', 'not a video');
       expect(await get(denied, 'media/x.mp4')).toMatchObject({ status: 403, code: 'AccessDenied' });

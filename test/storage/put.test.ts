@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, readFrameIndex } from '../support/fixtures.js';
-import { startApp, startS3, type AppServer, type S3Server } from '../support/storage.js';
+import { startS3, type S3Server } from '../support/storage.js';
+import { startServer, type TestServer } from '../support/server.js';
 import { startOrigin, type Origin } from '../support/origin-server.js';
 
 /** A raw request (fetch always adds a length or chunking; this can send neither). */
@@ -27,13 +28,13 @@ function raw(url: string, method: string, headers: Record<string, string>, chunk
 
 describe('PUT on the local directory', () => {
   let root: string;
-  let app: AppServer;
-  let off: AppServer;
+  let app: TestServer;
+  let off: TestServer;
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'stillframe-put-'));
     await mkdir(join(root, 'media'));
-    app = await startApp({ STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_ALLOW_PUT: 'true', STILLFRAME_MAX_PUT_BYTES: '2MB' });
-    off = await startApp({ STILLFRAME_STORAGE: `file://${root}` });
+    app = await startServer({ env: { STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_ALLOW_PUT: 'true', STILLFRAME_MAX_PUT_BYTES: '2MB' } });
+    off = await startServer({ env: { STILLFRAME_STORAGE: `file://${root}` } });
   });
   afterAll(async () => {
     await app?.close();
@@ -105,11 +106,11 @@ describe('PUT on the local directory', () => {
 
 describe('PUT on S3 (multipart for large bodies)', () => {
   let s3: S3Server;
-  let app: AppServer;
+  let app: TestServer;
   beforeAll(async () => {
     s3 = await startS3();
     await s3.createBucket('media');
-    app = await startApp({ ...s3.env, STILLFRAME_ALLOW_PUT: 'true' });
+    app = await startServer({ env: { ...s3.env, STILLFRAME_ALLOW_PUT: 'true' } });
   });
   afterAll(async () => {
     await app?.close();
@@ -137,12 +138,12 @@ describe('PUT on S3 (multipart for large bodies)', () => {
 
 describe('PUT on a read-only HTTP origin', () => {
   let origin: Origin;
-  let app: AppServer;
+  let app: TestServer;
   let root: string;
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'stillframe-put-origin-'));
     origin = await startOrigin({ root, prefix: '/o' });
-    app = await startApp({ STILLFRAME_STORAGE: origin.base, STILLFRAME_ALLOW_PUT: 'true' });
+    app = await startServer({ env: { STILLFRAME_STORAGE: origin.base, STILLFRAME_ALLOW_PUT: 'true' } });
   });
   afterAll(async () => {
     await app?.close();

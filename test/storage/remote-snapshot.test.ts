@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { longTailMoovFixture, readFrameIndex, type LongFixture } from '../support/fixtures.js';
-import { startApp, startS3, type AppServer, type S3Server } from '../support/storage.js';
+import { startS3, type S3Server } from '../support/storage.js';
+import { startServer, type TestServer } from '../support/server.js';
 import { startOrigin, type Origin } from '../support/origin-server.js';
 
 interface Measured {
@@ -21,7 +22,7 @@ interface Measured {
 const FIRST_SHARE = 0.03;
 const REPEAT_SHARE = 0.01;
 
-async function snapshot(app: AppServer, object: string, t: number): Promise<number> {
+async function snapshot(app: TestServer, object: string, t: number): Promise<number> {
   const res = await fetch(`${app.url}/${object}?x-oss-process=video/snapshot,t_${t},f_jpg,w_480`);
   const body = Buffer.from(await res.arrayBuffer());
   expect(res.status, body.toString().slice(0, 300)).toBe(200);
@@ -38,7 +39,7 @@ beforeAll(async () => {
 describe('HTTP origin: 300 s 1080p MP4 with the index at the end', () => {
   let root: string;
   let origin: Origin;
-  let app: AppServer;
+  let app: TestServer;
   const measure = async (t: number): Promise<Measured> => {
     origin.reset();
     const index = await snapshot(app, 'videos/long.mp4', t);
@@ -50,7 +51,7 @@ describe('HTTP origin: 300 s 1080p MP4 with the index at the end', () => {
     await mkdir(join(root, 'videos'));
     await symlink(long.path, join(root, 'videos', 'long.mp4'));
     origin = await startOrigin({ root, prefix: '/media' });
-    app = await startApp({ STILLFRAME_STORAGE: origin.base });
+    app = await startServer({ env: { STILLFRAME_STORAGE: origin.base } });
   });
   afterAll(async () => {
     await app?.close();
@@ -92,7 +93,7 @@ describe('HTTP origin: 300 s 1080p MP4 with the index at the end', () => {
 
 describe('S3 (s3rver): the same object', () => {
   let s3: S3Server;
-  let app: AppServer;
+  let app: TestServer;
   const measure = async (t: number): Promise<Measured> => {
     s3.counter.reset();
     const index = await snapshot(app, 'videos/long.mp4', t);
@@ -103,7 +104,7 @@ describe('S3 (s3rver): the same object', () => {
     s3 = await startS3();
     await s3.createBucket('videos');
     await s3.client.send(new PutObjectCommand({ Bucket: 'videos', Key: 'long.mp4', Body: createReadStream(long.path), ContentLength: size }));
-    app = await startApp(s3.env);
+    app = await startServer({ env: s3.env });
   }, 300_000);
   afterAll(async () => {
     await app?.close();

@@ -1,7 +1,6 @@
 // Real servers for the storage tests: an S3-compatible server (s3rver, in process, on disk) behind a
-// proxy that counts what it serves, the Node HTTP origin (origin-server.ts), nginx when installed, and
-// a stillframe server wired from environment settings exactly as `stillframe serve` wires it.
-import { serve, type ServerType } from '@hono/node-server';
+// proxy that counts what it serves, and nginx when installed (the Node HTTP origin is origin-server.ts;
+// stillframe itself over any of them is startServer({ env }) of server.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
@@ -11,10 +10,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
-import { createApp } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
-import { createDeps, type Deps } from '../../src/deps.js';
-import { silentLogger } from '../../src/log.js';
 
 // s3rver accepts any credentials whose key id it knows: these are its built-in pair.
 export const S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' };
@@ -170,39 +165,6 @@ http {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
       await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-export interface AppServer {
-  url: string;
-  deps: Deps;
-  close(): Promise<void>;
-}
-
-/** A stillframe server from settings (as `stillframe serve` builds it), state in a temp directory. */
-export async function startApp(env: Record<string, string | undefined>): Promise<AppServer> {
-  const state = await mkdtemp(join(tmpdir(), 'stillframe-state-'));
-  const config = loadConfig({
-    STILLFRAME_DEMO: 'false',
-    STILLFRAME_STATE_DIR: state,
-    ...env,
-  });
-  const deps = await createDeps(config, { log: silentLogger });
-  const app = createApp(deps);
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
-  });
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    deps,
-    async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        if ('closeAllConnections' in server) server.closeAllConnections();
-      });
-      await deps.close();
-      await rm(state, { recursive: true, force: true });
     },
   };
 }

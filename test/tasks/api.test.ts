@@ -4,15 +4,15 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { audioFixture, fixture, readFrameIndex } from '../support/fixtures.js';
-import { listObjects, snapshotRequest, startTaskServer, type TaskServer } from './helpers.js';
+import { listObjects, snapshotRequest, startServer, type TestServer } from '../support/server.js';
 
 const VIDEO = { container: 'mp4', codec: 'h264', fps: 25, seconds: 4, gop: 25 } as const;
 
-let server: TaskServer;
+let server: TestServer;
 
 beforeAll(async () => {
   const video = await fixture(VIDEO);
-  server = await startTaskServer({
+  server = await startServer({
     env: { STILLFRAME_MAX_FRAMES_PER_TASK: '30' },
     objects: {
       'media/clip.mp4': video,

@@ -5,14 +5,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from '../support/fixtures.js';
-import { startTaskServer, type TaskServer } from './helpers.js';
+import { startServer, type TestServer } from '../support/server.js';
 
 const BIN = resolve(import.meta.dirname, '../../bin/stillframe.js');
-let server: TaskServer;
+let server: TestServer;
 let dir: string;
 
 beforeAll(async () => {
-  server = await startTaskServer({
+  server = await startServer({
     env: { STILLFRAME_ACCESS_KEYS: 'cli-key:cli-secret' },
     objects: { 'media/v.mp4': await fixture({ container: 'mp4', codec: 'h264', seconds: 4 }) },
   });

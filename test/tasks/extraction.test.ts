@@ -4,7 +4,7 @@
 // containers, B-frames and non-key targets.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, readFrameIndex, type FixtureSpec } from '../support/fixtures.js';
-import { snapshotRequest, startTaskServer, type TaskServer } from './helpers.js';
+import { snapshotRequest, startServer, type TestServer } from '../support/server.js';
 
 const FPS = 25;
 const MP4: FixtureSpec = { container: 'mp4', codec: 'h264', fps: FPS, seconds: 20, gop: 25, bframes: 2 };
@@ -14,7 +14,7 @@ const TS: FixtureSpec = { container: 'ts', codec: 'h264', fps: FPS, seconds: 20,
 const MKV: FixtureSpec = { container: 'mkv', codec: 'h264', fps: FPS, seconds: 20, gop: 25 };
 
 /** Frames task extractions were asked for, and frames the workers decoded to get them. */
-async function counters(server: TaskServer) {
+async function counters(server: TestServer) {
   const text = await (await fetch(`${server.url}/_/metrics`)).text();
   const read = (re: RegExp) => Number(re.exec(text)?.[1] ?? 0);
   return {
@@ -24,7 +24,7 @@ async function counters(server: TaskServer) {
   };
 }
 
-async function indices(server: TaskServer, task: Record<string, any>): Promise<number[]> {
+async function indices(server: TestServer, task: Record<string, any>): Promise<number[]> {
   expect(task.Status, `${task.Code}: ${task.Message}`).toBe('Succeeded');
   const list = [...(task.Outputs as { URI: string; Index: number }[])].sort((a, b) => a.Index - b.Index);
   return Promise.all(list.map(async (o) => readFrameIndex(Buffer.from(await (await server.get(o.URI.slice(6))).arrayBuffer()))));
@@ -37,9 +37,9 @@ const request = (object: string, snapshot: Record<string, unknown>) =>
 const range = (n: number, f: (i: number) => number) => Array.from({ length: n }, (_, i) => f(i));
 
 describe('decoding only what a task needs', () => {
-  let server: TaskServer;
+  let server: TestServer;
   beforeAll(async () => {
-    server = await startTaskServer({ objects: { 'media/v.mp4': await fixture(MP4), 'media/long.mp4': await fixture(LONG) } });
+    server = await startServer({ objects: { 'media/v.mp4': await fixture(MP4), 'media/long.mp4': await fixture(LONG) } });
     await server.call('CreateProject', { ProjectName: 'test-project' });
   });
   afterAll(() => server?.close());
@@ -82,9 +82,9 @@ describe('decoding only what a task needs', () => {
 });
 
 describe('the same frames in every container', () => {
-  let server: TaskServer;
+  let server: TestServer;
   beforeAll(async () => {
-    server = await startTaskServer({
+    server = await startServer({
       objects: { 'media/v.mp4': await fixture(MP4), 'media/v.ts': await fixture(TS), 'media/v.mkv': await fixture(MKV) },
     });
     await server.call('CreateProject', { ProjectName: 'test-project' });

@@ -4,15 +4,15 @@
 import sharp, { type FitEnum } from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractFrames, fixture, readFrameCode, readFrameIndex } from '../support/fixtures.js';
-import { startTaskServer, type TaskServer } from './helpers.js';
+import { startServer, type TestServer } from '../support/server.js';
 
-let server: TaskServer;
+let server: TestServer;
 let reference: Buffer;
 
 beforeAll(async () => {
   const video = await fixture({ container: 'mp4', codec: 'h264', seconds: 2 });
   reference = (await extractFrames(video, [25], { format: 'png' }))[0]!;
-  server = await startTaskServer({
+  server = await startServer({
     objects: {
       'media/v.mp4': video,
       'media/portrait.mp4': await fixture({ container: 'mp4', codec: 'h264', seconds: 2, rotate: 90 }),

@@ -9,18 +9,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rpcSignature } from '../../src/http/imm-auth.js';
 import { acs3Request, callImm, immClient, send, type OpenApiClient } from '../support/alicloud-openapi.js';
 import { fixture, readFrameIndex } from '../support/fixtures.js';
-import { startTaskServer, type TaskServer } from './helpers.js';
+import { startServer, type TestServer } from '../support/server.js';
 
 const KEY_ID = 'acs3-key';
 const SECRET = 'acs3-secret-0123456789';
 const LIMITED = 'limited-key';
 const LIMITED_SECRET = 'limited-secret-0123456789';
 
-let server: TaskServer;
+let server: TestServer;
 let client: OpenApiClient;
 
 beforeAll(async () => {
-  server = await startTaskServer({
+  server = await startServer({
     env: {
       STILLFRAME_ACCESS_KEYS: `${KEY_ID}:${SECRET},${LIMITED}:${LIMITED_SECRET}`,
       STILLFRAME_BUCKET_ACL: 'test-bucket:public-read',

@@ -4,16 +4,16 @@ import RPCClient from '@alicloud/pop-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rpcSignature } from '../../src/http/imm-auth.js';
 import { fixture, readFrameIndex } from '../support/fixtures.js';
-import { startTaskServer, type TaskServer } from './helpers.js';
+import { startServer, type TestServer } from '../support/server.js';
 
 const KEY_ID = 'stillframe-test';
 const SECRET = 'test-secret-0123456789';
 
-let server: TaskServer;
+let server: TestServer;
 let client: RPCClient;
 
 beforeAll(async () => {
-  server = await startTaskServer({
+  server = await startServer({
     // test-bucket is public-read: the outputs are read back anonymously below.
     env: { STILLFRAME_ACCESS_KEYS: `${KEY_ID}:${SECRET},other:other-secret`, STILLFRAME_BUCKET_ACL: 'test-bucket:public-read' },
     objects: { 'test-bucket/video-demo/Winemaking.mov': await fixture({ container: 'mov', codec: 'h264', seconds: 4 }) },

@@ -6,12 +6,9 @@ import { copyFile, mkdir, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createApp } from '../../src/app.js';
-import { loadConfig } from '../../src/config.js';
-import { createDeps, type Deps } from '../../src/deps.js';
-import { silentLogger } from '../../src/log.js';
 import { fixture, frameAt, readFrameIndex } from '../support/fixtures.js';
 import { rpc, startServe, stopAll, tempDir, workerPids } from '../support/processes.js';
+import { startServer } from '../support/server.js';
 import { isRunning, waitFor } from '../support/wait.js';
 
 const VIDEO = { container: 'mp4', codec: 'h264', fps: 25, seconds: 8, gop: 25 } as const;
@@ -91,25 +88,8 @@ async function verifyOutputs(url: string, task: Record<string, any>, dir: string
 describe('in-process restart', () => {
   it('a task interrupted by close() runs to the end after the next start', async () => {
     const root = await storageWithVideo();
-    const env = { STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_DEMO: 'false' };
-    const start = async (): Promise<{ deps: Deps; url: string; close: () => Promise<void> }> => {
-      const deps = await createDeps(loadConfig(env), { log: silentLogger });
-      const app = createApp(deps);
-      const { serve } = await import('@hono/node-server');
-      const server = await new Promise<ReturnType<typeof serve>>((ok) => {
-        const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => ok(s));
-      });
-      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
-      return {
-        deps,
-        url,
-        // The task service first (it interrupts the running task), then the workers, then HTTP.
-        close: async () => {
-          await deps.close();
-          await new Promise((r) => server.close(r));
-        },
-      };
-    };
+    // Both lives over the same storage and the same task journal.
+    const start = () => startServer({ env: { STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_STATE_DIR: join(root, '.stillframe') } });
 
     // First life: closed while the task is a few outputs in.
     const first = await start();

@@ -13,7 +13,7 @@ import {
   sceneCutFixture,
   type SceneCutFixture,
 } from '../support/fixtures.js';
-import { startTaskServer, type TaskServer } from './helpers.js';
+import { startServer, type TestServer } from '../support/server.js';
 
 const WINEMAKING = 'oss://test-bucket/video-demo/Winemaking.mov';
 const SCENES = 'oss://test-bucket/video-demo/scenes.mp4';
@@ -23,14 +23,14 @@ const FPS = 25;
 // A 30 s portrait video (so a square crop keeps every code stripe), GOP 2 s, with B-frames.
 const VIDEO = { container: 'mov', codec: 'h264', fps: FPS, seconds: 30, gop: 50, bframes: 2, width: 360, height: 640 } as const;
 
-let server: TaskServer;
+let server: TestServer;
 let scenes: SceneCutFixture;
 let videoPath: string;
 
 beforeAll(async () => {
   videoPath = await fixture(VIDEO);
   scenes = await sceneCutFixture();
-  server = await startTaskServer({
+  server = await startServer({
     objects: {
       'test-bucket/video-demo/Winemaking.mov': videoPath,
       'test-bucket/video-demo/scenes.mp4': scenes.path,

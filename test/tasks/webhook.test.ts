@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from '../support/fixtures.js';
-import { snapshotRequest, startTaskServer, type TaskServer } from './helpers.js';
+import { snapshotRequest, startServer, type TestServer } from '../support/server.js';
 
 interface Received {
   at: number;
@@ -19,7 +19,7 @@ let receiver: Server;
 let received: Received[] = [];
 /** Status codes to answer, in turn; 200 once exhausted. */
 let answers: number[] = [];
-let server: TaskServer;
+let server: TestServer;
 
 beforeAll(async () => {
   receiver = createServer((req, res) => {
@@ -33,7 +33,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
-  server = await startTaskServer({
+  server = await startServer({
     env: {
       STILLFRAME_WEBHOOKS: `test-mns-topic=${base}/hook,flaky-topic=${base}/flaky`,
       STILLFRAME_WEBHOOK_SECRET: SECRET,
