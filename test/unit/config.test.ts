@@ -133,3 +133,58 @@ describe('access settings', () => {
     expect(() => loadConfig(env)).toThrow(message);
   });
 });
+
+describe('setting parsers', () => {
+  it('byte sizes: plain bytes, k/m/g with or without b, any case, decimals', () => {
+    const size = (raw: string) => loadConfig({ STILLFRAME_CACHE_BYTES: raw }).cache.imageBytes;
+    expect(['1048576', '1024k', '1024KB', '1m', '1MB', '1mb', '0.5MB', '1 MB'].map(size)).toEqual([1048576, 1048576, 1048576, 1048576, 1048576, 1048576, 524288, 1048576]);
+    expect(size('2GB')).toBe(2 * 1024 ** 3);
+    expect(() => size('1TB')).toThrow('STILLFRAME_CACHE_BYTES must be a byte size such as 268435456, 256MB or 1GB, got "1TB"');
+    expect(() => size('-1')).toThrow(ConfigError);
+  });
+
+  it('booleans: 1/true/yes/on and 0/false/no/off, any case', () => {
+    expect(['1', 'true', 'YES', 'On'].map((raw) => loadConfig({ STILLFRAME_ALLOW_PUT: raw }).put.enabled)).toEqual([true, true, true, true]);
+    expect(['0', 'false', 'No', 'OFF'].map((raw) => loadConfig({ STILLFRAME_ALLOW_PUT: raw }).put.enabled)).toEqual([false, false, false, false]);
+  });
+
+  it('an empty value is the default', () => {
+    expect(loadConfig({ PORT: '', STILLFRAME_WORKERS: '' }).port).toBe(8080);
+  });
+
+  it('storage paths: file:// relative to the working directory, or a bare path', () => {
+    expect(loadConfig({ STILLFRAME_STORAGE: 'file://./media' }).storage).toEqual({ kind: 'file', root: join(process.cwd(), 'media') });
+    expect(loadConfig({ STILLFRAME_STORAGE: '/srv/media' }).storage).toEqual({ kind: 'file', root: '/srv/media' });
+    expect(loadConfig({ STILLFRAME_STORAGE: '/srv/media' }).tasks.stateDir).toBe('/srv/media/.stillframe');
+    expect(loadConfig({ STILLFRAME_STORAGE: '/srv/media', STILLFRAME_STATE_DIR: '/var/lib/sf' }).tasks.stateDir).toBe('/var/lib/sf');
+  });
+
+  it('webhooks: topic=url pairs', () => {
+    expect(loadConfig({ STILLFRAME_WEBHOOKS: 'a=https://hook.example/x, b=http://127.0.0.1:9000/' }).webhooks.topics).toEqual({ a: 'https://hook.example/x', b: 'http://127.0.0.1:9000/' });
+    expect(() => loadConfig({ STILLFRAME_WEBHOOKS: 'a=ftp://x' })).toThrow('STILLFRAME_WEBHOOKS must be a comma-separated list of topic=http(s)://url, got "a=ftp://x"');
+    expect(() => loadConfig({ STILLFRAME_WEBHOOKS: '=https://x' })).toThrow(ConfigError);
+  });
+
+  it('scale-out: a Redis URL, and roles other than all only with it', () => {
+    expect(loadConfig({ STILLFRAME_REDIS_URL: 'redis://127.0.0.1:6379/0', STILLFRAME_ROLE: 'worker' }).scale).toEqual({ redisUrl: 'redis://127.0.0.1:6379/0', role: 'worker', lockMs: 30_000, redisPrefix: 'stillframe' });
+    expect(() => loadConfig({ STILLFRAME_REDIS_URL: 'http://127.0.0.1:6379' })).toThrow('STILLFRAME_REDIS_URL: expected redis://host:port[/db] or rediss://…, got "http://127.0.0.1:6379"');
+    expect(() => loadConfig({ STILLFRAME_ROLE: 'api' })).toThrow('STILLFRAME_ROLE=api needs STILLFRAME_REDIS_URL: the embedded journal is one process\'s');
+  });
+
+  it('the ops token: at least 16 characters without spaces', () => {
+    expect(loadConfig({ STILLFRAME_OPS_TOKEN: 'a-token-of-16-ch' }).opsToken).toBe('a-token-of-16-ch');
+    expect(() => loadConfig({ STILLFRAME_OPS_TOKEN: 'short' })).toThrow('STILLFRAME_OPS_TOKEN must be at least 16 characters without spaces');
+    expect(() => loadConfig({ STILLFRAME_OPS_TOKEN: 'sixteen chars and a space' })).toThrow(ConfigError);
+  });
+
+  it('the config is frozen', () => {
+    expect(Object.isFrozen(loadConfig({}))).toBe(true);
+  });
+
+  it('retired settings: each one present (not empty) is named with what replaced it', () => {
+    expect(retiredSettings({ STILLFRAME_TASK_STRATEGY: 'seek', STILLFRAME_FFPROBE: '', STILLFRAME_PROBE_CACHE_ENTRIES: '10' })).toEqual([
+      'STILLFRAME_PROBE_CACHE_ENTRIES is no longer used: use STILLFRAME_WORKER_OPEN_SOURCES',
+      'STILLFRAME_TASK_STRATEGY is no longer used: tasks decide per gap between wanted frames whether to decode on or seek',
+    ]);
+  });
+});

@@ -40,3 +40,40 @@ describe('single-flight', () => {
     gate.resolve();
   });
 });
+
+describe('single-flight keys and outcomes', () => {
+  it('keys are independent; a settled key runs again', async () => {
+    const flights = createSingleFlight<string>();
+    let runs = 0;
+    const work = (value: string) => async () => {
+      runs++;
+      return value;
+    };
+    expect(await Promise.all([flights.run('a', work('A')), flights.run('b', work('B'))])).toEqual(['A', 'B']);
+    expect(await flights.run('a', work('A2'))).toBe('A2');
+    expect(runs).toBe(3);
+    expect(flights.inFlight).toBe(0);
+  });
+
+  it('a failure reaches every caller, and the key is free again', async () => {
+    const flights = createSingleFlight<number>();
+    const gate = deferred();
+    const failing = async () => {
+      await gate.promise;
+      throw new Error('decode failed');
+    };
+    const callers = [flights.run('k', failing), flights.run('k', failing)];
+    gate.resolve();
+    for (const caller of callers) await expect(caller).rejects.toThrow('decode failed');
+    expect(flights.inFlight).toBe(0);
+    expect(await flights.run('k', async () => 7)).toBe(7);
+  });
+
+  it('a caller already aborted gets an abort at once, and no work starts', async () => {
+    const flights = createSingleFlight<number>();
+    let started = false;
+    await expect(flights.run('k', async () => ((started = true), 1), AbortSignal.abort())).rejects.toThrow('aborted');
+    expect(started).toBe(false);
+    expect(flights.inFlight).toBe(0);
+  });
+});

@@ -66,3 +66,17 @@ describe('parseSnapshotProcess', () => {
     expect(failure('video/snapshot,t_99999999999999').ec).toBe('0053-00000101');
   });
 });
+
+describe('canonicalSnapshot', () => {
+  it('spells every plan one way: t, w, h, f always; m_fast and ar only when set', () => {
+    expect(canonicalSnapshot(parse('video/snapshot'))).toBe('video/snapshot,t_0,w_0,h_0,f_jpg');
+    expect(canonicalSnapshot(parse('video/snapshot,ar_w,h_90,m_fast,f_webp,w_160,t_7000'))).toBe('video/snapshot,t_7000,w_160,h_90,f_webp,m_fast,ar_w');
+    expect(canonicalSnapshot(parse('video/snapshot,t_0007000,ar_auto'))).toBe('video/snapshot,t_7000,w_0,h_0,f_jpg,ar_auto');
+  });
+
+  it('the longest t, and w/h up to the configured limit', () => {
+    expect(parse('video/snapshot,t_10000000000').timeMs).toBe(10_000_000_000);
+    expect(failure('video/snapshot,t_10000000001').message).toBe('Expected integer >= 0 for t but received "10000000001".');
+    expect(parseSnapshotProcess('video/snapshot,w_8000', { maxOutputDimension: 8000 }).width).toBe(8000);
+  });
+});
