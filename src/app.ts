@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { Hono } from 'hono';
 import { LATENCY_BUCKETS } from './core/metrics.js';
 import type { Deps } from './deps.js';
-import { AbortedError, AppError, errors, toAppError } from './errors.js';
+import { AbortedError, type AppError, errors, toAppError } from './errors.js';
 import type { AppEnv } from './http/context.js';
 import { createAccessControl } from './http/access.js';
 import { limitRequestBodies } from './http/body-limit.js';

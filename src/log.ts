@@ -202,10 +202,12 @@ export function createFdSink(fd: number, options: { maxQueuedBytes?: number; bat
         if (retryable(err)) {
           if (!block) {
             rest = buf.subarray(offset);
-            retry ??= setTimeout(() => {
-              retry = undefined;
-              writeOut(false);
-            }, 2).unref();
+            if (retry === undefined) {
+              retry = setTimeout(() => {
+                retry = undefined;
+                writeOut(false);
+              }, 2).unref();
+            }
             return;
           }
           Atomics.wait(sleeper, 0, 0, 1);

@@ -69,14 +69,16 @@ class SeriesMap {
     if (labelNames?.length === 0) this.get(undefined);
   }
   get(labels: Labels | undefined): Series {
-    const names = (this.names ??= labels ? Object.keys(labels) : []);
+    this.names ??= labels ? Object.keys(labels) : [];
+    const names = this.names;
     let key = '';
     if (labels) for (const name of names) key += `${labels[name]}\u0001`;
     let s = this.series.get(key);
     if (!s) {
       const own: Labels = {};
       for (const name of names) if (labels?.[name] !== undefined) own[name] = String(labels[name]);
-      this.series.set(key, (s = { labels: own, counts: new Array<number>(this.buckets).fill(0), sum: 0, count: 0 }));
+      s = { labels: own, counts: new Array<number>(this.buckets).fill(0), sum: 0, count: 0 };
+      this.series.set(key, s);
     }
     return s;
   }

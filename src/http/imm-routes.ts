@@ -3,7 +3,7 @@
 // from a JSON body (the `curl -d @req.json` convenience; signed only by ACS3). Answers are JSON; errors
 // are IMM's JSON error body.
 import type { Context } from 'hono';
-import { AppError, errors, toAppError } from '../errors.js';
+import { type AppError, errors, toAppError } from '../errors.js';
 import {
   outputUri,
   parseConvertTask,

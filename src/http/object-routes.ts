@@ -84,7 +84,10 @@ function createPlanCache(maxOutputDimension: number) {
 const etags = new WeakMap<ObjectStat, Map<string, string>>();
 function etagOf(stat: ObjectStat, canonical: string): string {
   let byCanonical = etags.get(stat);
-  if (!byCanonical) etags.set(stat, (byCanonical = new Map()));
+  if (!byCanonical) {
+    byCanonical = new Map();
+    etags.set(stat, byCanonical);
+  }
   let etag = byCanonical.get(canonical);
   if (etag === undefined) {
     etag = snapshotEtag(stat.etag, canonical);
@@ -110,7 +113,10 @@ function snapshotValidators(etag: string, stat: ObjectStat, cacheControl: string
 const httpDates = new WeakMap<Date, string>();
 function httpDate(date: Date): string {
   let text = httpDates.get(date);
-  if (text === undefined) httpDates.set(date, (text = date.toUTCString()));
+  if (text === undefined) {
+    text = date.toUTCString();
+    httpDates.set(date, text);
+  }
   return text;
 }
 

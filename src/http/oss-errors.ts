@@ -8,6 +8,7 @@ const ENTITIES: Record<string, string> = { '<': '&lt;', '>': '&gt;', '&': '&amp;
 // one makes the whole body unparseable. No XML escape exists for them (`&#1;` is forbidden too), so they
 // are written as visible `\uXXXX` text. CR (normalised away by parsers), DEL and the C1 controls are
 // allowed but invisible, so they get the same treatment: the message shows exactly which code unit arrived.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching the control characters XML forbids is the point
 const UNSAFE = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
 const visible = (ch: string) => `\\u${ch.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}`;

@@ -44,6 +44,7 @@ export function resolveUri(playlistKey: string, uri: string): string {
   if (/^[a-z][a-z0-9+.-]*:/i.test(uri)) throw refused(playlistKey, uri, `absolute URLs are refused (${only})`);
   if (uri.startsWith('/')) throw refused(playlistKey, uri, `absolute paths are refused (${only})`);
   if (/[?#]/.test(uri)) throw refused(playlistKey, uri, `query strings and fragments are refused (${only})`);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters in a URI is the point
   if (/[\u0000-\u001f\\]/.test(uri)) throw refused(playlistKey, uri, 'control characters and backslashes are refused');
   let decoded: string;
   try {
@@ -51,6 +52,7 @@ export function resolveUri(playlistKey: string, uri: string): string {
   } catch {
     throw refused(playlistKey, uri, 'it is not valid percent-encoding');
   }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters in a URI is the point
   if (/[\u0000-\u001f\\]/.test(decoded) || /^[a-z][a-z0-9+.-]*:/i.test(decoded)) {
     throw refused(playlistKey, uri, `its decoded form is not a plain relative path (${only})`);
   }

@@ -178,7 +178,10 @@ export function createWorkerPool(options: PoolOptions): WorkerPool {
         running.delivered++;
         const onFrame = running.options.onFrame;
         const ack = () => this.send({ type: 'ack', id: running.id, count: 1 });
-        if (!onFrame) return ack();
+        if (!onFrame) {
+          ack();
+          return;
+        }
         const handled = onFrame(message.frame).then(ack, (err: unknown) => {
           // The output side failed (a write to the store): cancel the job with that error.
           running.verdict ??= err instanceof Error ? err : new Error(String(err));

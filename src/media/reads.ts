@@ -85,7 +85,8 @@ export function serveReads(socket: Duplex, store: ObjectStore, blocks: BlockCach
     busy = true;
     const reads = current();
     const answered = reads ? answer(store, blocks, reads, request) : Promise.resolve(READ_FAILED);
-    answered
+    // Not awaited: the next request is read when this one is answered; answer()'s failures end in the catch.
+    void answered
       .catch((err: unknown) => {
         const failure = err instanceof AppError ? err : errors.originFailed('The origin could not be read.', err);
         if (reads) reads.failure ??= failure;

@@ -39,7 +39,7 @@ async function prepareHls(store: ObjectStore, blocks: BlockCache, bucket: string
       variants.push({ ...variant, stat: variantStat, playlist: readPlaylist(variant.key, await readText(blocks, bucket, variant.key, variantStat)) });
     }
     const best = variants.filter((v) => v.playlist.kind === 'media').sort((a, b) => b.bandwidth - a.bandwidth)[0];
-    if (!best || best.playlist.kind !== 'media') throw errors.invalidArgument(`The HLS playlist "${key}" has no media playlist among its variants.`);
+    if (best?.playlist.kind !== 'media') throw errors.invalidArgument(`The HLS playlist "${key}" has no media playlist among its variants.`);
     playlist = best.playlist;
     mediaKey = best.key;
     id += `\u0000${best.key}\u0000${best.stat.etag}`;

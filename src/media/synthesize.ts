@@ -828,7 +828,7 @@ function displayMatrix(clockwise: number): Buffer {
   const fixed = (x: number) => Math.trunc(x * 65536);
   const m = [fixed(c), fixed(-s), 0, fixed(s), fixed(c), 0, 0, 0, 1 << 30];
   const buf = Buffer.alloc(36);
-  m.forEach((v, i) => buf.writeInt32LE(v, i * 4));
+  for (const [i, v] of m.entries()) buf.writeInt32LE(v, i * 4);
   return buf;
 }
 

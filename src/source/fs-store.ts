@@ -1,7 +1,7 @@
 // The embedded default: a local directory, one sub-directory per bucket. Paths are resolved with
 // realpath and must stay inside the root, so neither a crafted key nor a symlink can leave it.
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { type BigIntStats, createReadStream, createWriteStream } from 'node:fs';
 import { copyFile, mkdir, readdir, realpath, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { Readable } from 'node:stream';
@@ -109,7 +109,7 @@ export async function createFsStore(root: string): Promise<ObjectStore> {
     validateKey(key);
     const dir = await bucketDir(bucket);
     const path = await realObjectPath(dir, key);
-    let info;
+    let info: BigIntStats;
     try {
       info = await stat(path, { bigint: true });
     } catch (err) {

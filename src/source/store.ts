@@ -55,6 +55,7 @@ export function validateBucket(bucket: string): void {
 export function validateKey(key: string): void {
   if (!key) throw errors.invalidObjectName('The object key is empty.');
   if (Buffer.byteLength(key) > MAX_KEY_BYTES) throw errors.invalidObjectName(`The object key is longer than ${MAX_KEY_BYTES} bytes.`);
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing control characters in a key is the point
   if (/[\u0000-\u001f\\]/.test(key)) throw errors.invalidObjectName('The object key contains a control character or a backslash.');
   if (key.startsWith('/') || key.split('/').some((segment) => segment === '..' || segment === '.' || segment === '')) {
     throw errors.invalidObjectName('The object key contains an empty, "." or ".." path segment.');

@@ -84,7 +84,7 @@ Run "stillframe task <sub-command> --help" for one's options.
 
 ${ENVIRONMENT}`;
 
-const subCommandHelp = (name: string, s: SubCommand) => `Usage: stillframe task ${s.usage}
+const subCommandHelp = (s: SubCommand) => `Usage: stillframe task ${s.usage}
 
 ${s.help}  -h, --help      this help
 
@@ -206,7 +206,7 @@ export async function taskCommand(args: string[]): Promise<void> {
   const values = parsed.values as Values;
   const { positionals } = parsed;
   if (values.help) {
-    process.stdout.write(subCommandHelp(sub, spec));
+    process.stdout.write(subCommandHelp(spec));
     return;
   }
   if (positionals.length < spec.operands.length) throw new UsageError(command, `missing ${spec.operands[positionals.length]}`);

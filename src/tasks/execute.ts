@@ -13,7 +13,7 @@ import type { Logger } from '../log.js';
 import type { VideoStream } from '../media/probe.js';
 import type { ExtractedFrame, ExtractOutput, ExtractResult, FrameIndex, RenderRequest } from '../media/protocol.js';
 import { outputUri, type ConvertTaskRequest, type Dimension, type SnapshotSpec, type TaskSource } from '../process/imm-request.js';
-import type { ObjectStore } from '../source/store.js';
+import type { ObjectStat, ObjectStore } from '../source/store.js';
 import { DhashSelector, HASH_THUMBNAIL, hashOfThumbnail } from './dhash.js';
 import { clipOf, framesAtTimes, keyframeOf, keyframesIn, sampleTimes, videoEndOf } from './frame-plan.js';
 import type { OutputRecord } from './records.js';
@@ -79,7 +79,7 @@ export async function executeTask(deps: ExecuteDeps, run: TaskRun): Promise<void
 async function openSources(deps: ExecuteDeps, run: TaskRun): Promise<Opened[]> {
   const opened: Opened[] = [];
   for (const [sourceIndex, spec] of run.request.sources.entries()) {
-    let stat;
+    let stat: ObjectStat;
     try {
       stat = await deps.store.stat(spec.bucket, spec.key);
     } catch (err) {
@@ -152,10 +152,10 @@ async function captureCover(step: Step, plan: Plan) {
 /** Output k (1-based) shows frame plan.frames[k-1]; one frame may serve several outputs. */
 async function captureFrames(step: Step, plan: Extract<Plan, { kind: 'frames' }>) {
   const outputsOf = new Map<number, number[]>();
-  plan.frames.forEach((frame, k) => {
-    if (step.run.done.has(targetOf(step, plan, k + 1).uri)) return step.advance(1);
-    outputsOf.set(frame, [...(outputsOf.get(frame) ?? []), k + 1]);
-  });
+  for (const [k, frame] of plan.frames.entries()) {
+    if (step.run.done.has(targetOf(step, plan, k + 1).uri)) step.advance(1);
+    else outputsOf.set(frame, [...(outputsOf.get(frame) ?? []), k + 1]);
+  }
   const wanted = [...outputsOf.keys()].sort((a, b) => a - b);
   await extract(step, plan, plan.opened.source.index!, wanted, plan.keyframes, renderOutput(plan), async (position, frame) => {
     for (const k of outputsOf.get(wanted[position]!) ?? []) {
@@ -177,7 +177,10 @@ async function captureDhash(step: Step, plan: Extract<Plan, { kind: 'dhash' }>) 
     step.advance(1);
   });
   const selector = new DhashSelector(plan.snapshot.threshold, plan.snapshot.number);
-  hashes.forEach((hash, position) => selector.add(position, hash));
+  // forEach, not for…of: positions never hashed (holes) are skipped.
+  hashes.forEach((hash, position) => {
+    selector.add(position, hash);
+  });
   const chosen = selector.finish().map((position) => plan.samples[position]!);
   await extract(step, plan, index, chosen, false, renderOutput(plan), (position, frame) => writeOutput(step, plan, position + 1, frame));
 }

@@ -83,7 +83,7 @@ export async function createJournalBackend(options: JournalBackendOptions): Prom
 
     async startAttempt(id) {
       const task = journal.tasks.get(id);
-      if (!task || task.Status !== 'Running') return undefined;
+      if (task?.Status !== 'Running') return undefined;
       await journal.patchTask(id, { StartTime: task.StartTime ?? new Date().toISOString(), Attempts: task.Attempts + 1 }, true);
       return task;
     },
@@ -98,7 +98,7 @@ export async function createJournalBackend(options: JournalBackendOptions): Prom
     addOutput: (id, output) => journal.addOutput(id, output),
     async finish(id, ending) {
       const task = journal.tasks.get(id);
-      if (!task || task.Status !== 'Running') return undefined;
+      if (task?.Status !== 'Running') return undefined;
       // Applied in memory at once (a second finish sees it ended), then fsynced.
       const { Progress, ...rest } = ending;
       await journal.patchTask(id, { ...rest, Progress: Progress ?? task.Progress }, true);

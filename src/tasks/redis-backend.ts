@@ -198,7 +198,7 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
 
     async startAttempt(id) {
       const task = await loadTask(id);
-      if (!task || task.Status !== 'Running') return undefined; // deleted, or ended by an earlier attempt
+      if (task?.Status !== 'Running') return undefined; // deleted, or ended by an earlier attempt
       const now = new Date().toISOString();
       task.Attempts = await redis.hincrby(k.task(id), 'Attempts', 1);
       if (await redis.hsetnx(k.task(id), 'StartTime', now)) task.StartTime = now;
