@@ -222,7 +222,10 @@ async function main() {
     const yuvj = new Graph(frame, `scale=w=${w}:h=${h}:flags=bicubic:out_range=full${frame.colorSpace === 2 ? ':in_color_matrix=bt709' : ''}:out_color_matrix=bt601,format=yuvj420p`);
     const mjpeg = new Mjpeg(w, h, 3);
     const samples: Record<string, number[]> = {};
-    const add = (k: string, ms: number) => (samples[k] ??= []).push(ms);
+    const add = (k: string, ms: number) => {
+      samples[k] ??= [];
+      samples[k].push(ms);
+    };
     let outputs: Record<string, Buffer> = {};
     for (let i = 0; i < ROUNDS + 2; i++) {
       const keep = i >= 2;
@@ -295,6 +298,10 @@ async function main() {
       'walk + plain bicubic conversion + sharp JPEG q85': 'plain',
     } as const;
     const samples: Record<string, number[]> = {};
+    const add = (k: string, ms: number) => {
+      samples[k] ??= [];
+      samples[k].push(ms);
+    };
     const decodedBy: Record<string, number> = {};
     const dir = join(BENCH_DIR, '.media', `profile-cli-${process.pid}`);
     for (let round = 0; round < 3; round++) {
@@ -311,15 +318,16 @@ async function main() {
             await renderPicture({ data: Buffer.from(out.toBuffer()), width: out.width, height: out.height }, geometry, 'jpg', QUALITY);
           }
         }, () => false);
-        (samples[name] ??= []).push(performance.now() - t0);
+        add(name, performance.now() - t0);
         decodedBy[name] = stats.decoded;
         plain?.free();
         src.close();
       }
       const { mkdir, rm } = await import('node:fs/promises');
       await mkdir(dir, { recursive: true });
-      (samples['CLI: decode all to null'] ??= []).push(await runTimed(cli.ffmpeg, ['-v', 'error', '-i', short.path, '-f', 'null', '-']));
-      (samples["CLI: -vf select='not(mod(n,30))' → 60 JPEGs"] ??= []).push(
+      add('CLI: decode all to null', await runTimed(cli.ffmpeg, ['-v', 'error', '-i', short.path, '-f', 'null', '-']));
+      add(
+        "CLI: -vf select='not(mod(n,30))' → 60 JPEGs",
         await runTimed(cli.ffmpeg, ['-v', 'error', '-i', short.path, '-vf', 'select=not(mod(n\\,30))', ...passthrough(cli), '-q:v', '3', '-y', join(dir, '%d.jpg')]),
       );
       await rm(dir, { recursive: true, force: true });

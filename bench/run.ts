@@ -287,7 +287,7 @@ async function main(): Promise<void> {
       // The CLI's -ss gives the first frame at or after T; stillframe's t the frame shown at t (the last
       // at or before it). For the same output, the CLI is given the time of that frame (truncated to the
       // ms, so it is never past it): both decode the same frames and encode the same picture.
-      const cli = async (c: Cli, t: number, expected: number): Promise<Sample> => {
+      const cli = async (c: Cli, expected: number): Promise<Sample> => {
         const at = Math.floor((expected * 1000) / media.fps) / 1000;
         const ms = await runTimed(c.ffmpeg, ['-v', 'error', '-y', '-ss', at.toFixed(3), '-i', media.path, '-frames:v', '1', cliOut]);
         return { ms, st: {}, frame: await frameIndexOf(await readFile(cliOut)), expected };
@@ -295,9 +295,9 @@ async function main(): Promise<void> {
       for (const [i, t] of times.entries()) {
         const exact = frameAtMs(t, media.fps);
         const steps: (() => Promise<void>)[] = [
-          async () => void run.cli[clis[0]!.name]!.push(await cli(clis[0]!, t, exact)),
+          async () => void run.cli[clis[0]!.name]!.push(await cli(clis[0]!, exact)),
           async () => void run.warm.push(await request(url('warm.mp4', `video/snapshot,t_${t},f_jpg`), exact)),
-          async () => void (clis[1] && run.cli[clis[1].name]!.push(await cli(clis[1], t, exact))),
+          async () => void (clis[1] && run.cli[clis[1].name]!.push(await cli(clis[1], exact))),
           async () => void run.fresh.push(await request(url(`fresh-${freshSeq++}.mp4`, `video/snapshot,t_${t},f_jpg`), exact)),
           async () => void run.fast.push(await request(url('warm.mp4', `video/snapshot,t_${t},f_jpg,m_fast`), keyframeOf(exact, media.gop))),
         ];
@@ -386,7 +386,7 @@ async function main(): Promise<void> {
       }
       return out;
     });
-    cachedMeasured.result.forEach((r, i) => Object.assign(cachedCases[i]!, r));
+    for (const [i, r] of cachedMeasured.result.entries()) Object.assign(cachedCases[i]!, r);
     await nginx?.stop();
     const cachedCpu = cachedMeasured.cpu;
 

@@ -36,6 +36,7 @@ import {
   startServer,
   table,
 } from './lib.js';
+import type { Json } from '../test/support/json.js';
 
 // Runs per case: more for the two cases with a target (the cores are shared: the pairs need numbers).
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 3);
@@ -44,7 +45,7 @@ const progress = progressFor('bench:tasks');
 
 async function rpc(url: string, action: string, params: Record<string, unknown>) {
   const res = await fetch(`${url}/?Action=${action}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) });
-  return (await res.json()) as Record<string, any>;
+  return (await res.json()) as Json;
 }
 
 interface Run {
@@ -111,7 +112,7 @@ async function main() {
     }
     const m1 = await readMetrics(server.base);
     const dir = join(root, 'media', out);
-    const names = (await readdir(dir)).filter((n) => n.endsWith('.jpg')).sort((a, b) => parseInt(a) - parseInt(b));
+    const names = (await readdir(dir)).filter((n) => n.endsWith('.jpg')).sort((a, b) => parseInt(a, 10) - parseInt(b, 10));
     const frames = [];
     for (const n of names) frames.push(await frameIndexOf(await readFile(join(dir, n))));
     await rm(dir, { recursive: true, force: true });
@@ -131,7 +132,7 @@ async function main() {
     const dir = await mkdtemp(join(tmpdir(), 'stillframe-bench-cli-'));
     try {
       const ms = await runTimed(c.ffmpeg, ['-v', 'error', ...input, '-i', media.path, ...output, '-q:v', '3', join(dir, '%d.jpg')]);
-      const names = (await readdir(dir)).sort((a, b) => parseInt(a) - parseInt(b));
+      const names = (await readdir(dir)).sort((a, b) => parseInt(a, 10) - parseInt(b, 10));
       const frames = [];
       for (const n of names) frames.push(await frameIndexOf(await readFile(join(dir, n))));
       return { ms, frames };

@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { logLines, startServe, stopAll, tempDir } from '../support/processes.js';
+import type { Json } from '../support/json.js';
 
 afterEach(stopAll);
 
@@ -29,20 +30,20 @@ describe('no line lost at exit', () => {
       child.stdout.pause();
       setTimeout(() => child.stdout.resume(), options.stallMs);
     }
-    return new Promise<{ code: number | null; lines: Record<string, any>[]; stderr: string }>((done) =>
+    return new Promise<{ code: number | null; lines: Json[]; stderr: string }>((done) =>
       child.on('close', (code) => done({ code, stderr: err, lines: out.split('\n').filter(Boolean).map(parseLine) })),
     );
   }
 
   /** A torn or garbled line shows up in the comparison instead of throwing in an event handler. */
-  const parseLine = (line: string): Record<string, any> => {
+  const parseLine = (line: string): Json => {
     try {
-      return JSON.parse(line) as Record<string, any>;
+      return JSON.parse(line) as Json;
     } catch {
       return { msg: 'line', i: `unparsable: ${line.slice(0, 80)}` };
     }
   };
-  const numbered = (lines: Record<string, any>[]) => lines.filter((l) => l.msg === 'line').map((l) => l.i as number);
+  const numbered = (lines: Json[]) => lines.filter((l) => l.msg === 'line').map((l) => l.i as number);
   const N = 20_000; // ~5.6 MB: far more than a pipe holds
 
   it.each([

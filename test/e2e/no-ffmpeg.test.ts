@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, hlsFixture, readFrameIndex } from '../support/fixtures.js';
 import { rpc, startServe, stopAll, tempDir, type Node } from '../support/processes.js';
 import { waitFor } from '../support/wait.js';
+import type { Json } from '../support/json.js';
 
 let node: Node;
 let traps: string;
@@ -59,7 +60,7 @@ describe('without any ffmpeg binary', () => {
       Sources: [{ URI: 'oss://media/v.mp4' }],
       Targets: [{ Image: { Snapshots: [{ Format: 'png', Interval: 1, URI: 'oss://media/out/{index}.png' }] } }],
     });
-    let task: Record<string, any> = {};
+    let task: Json = {};
     await waitFor(async () => {
       task = await rpc(node.url, 'GetTask', { ProjectName: 'p', TaskId, TaskType: 'MediaConvert' });
       return task.Status !== 'Running';

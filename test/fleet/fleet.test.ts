@@ -15,6 +15,7 @@ import { fixture, frameAt, readFrameIndex } from '../support/fixtures.js';
 import { startRedis } from '../support/fleet.js';
 import { findBinary, logLines, rpc, startServe, stopAll, tempDir, workerPids, type Node } from '../support/processes.js';
 import { isRunning, waitFor } from '../support/wait.js';
+import type { Json } from '../support/json.js';
 
 const TASKS = 30;
 const FRAMES = 4; // Interval 2 s over an 8 s video: 0, 2, 4, 6 s
@@ -23,7 +24,7 @@ const VIDEO = { container: 'mp4', codec: 'h264', fps: 25, seconds: 8, gop: 25 } 
 afterAll(stopAll);
 
 /** A node's log lines with `msg`, once its output is complete (the process exited, its pipes drained). */
-async function finalLog(node: Node, msg: string): Promise<Record<string, any>[]> {
+async function finalLog(node: Node, msg: string): Promise<Json[]> {
   if (node.child.stdout!.readable) await new Promise((r) => node.child.stdout!.once('close', r));
   return logLines(node.output(), msg);
 }
@@ -100,7 +101,7 @@ describe.skipIf(!redisServer)('two nodes, one Redis', () => {
     await waitFor(async () => (await Promise.all(workersOfB.map(isRunning))).every((alive) => !alive), 10_000);
 
     // The API stays up on A, and A finishes everything, including B's interrupted tasks (stalled-job recovery).
-    const done = new Map<string, Record<string, any>>();
+    const done = new Map<string, Json>();
     await waitFor(async () => {
       for (const id of ids) {
         if (done.has(id)) continue;
@@ -200,12 +201,12 @@ describe.skipIf(!redisServer)('roles', () => {
   it('an api node accepts and answers tasks but runs none; a worker node runs them', async () => {
     const { redis, root } = await redisAndMedia('roles');
     // Completion webhooks: one POST per task, from the node that ran it.
-    const hooks: Record<string, any>[] = [];
+    const hooks: Json[] = [];
     const hookServer = createServer((req, res) => {
       let body = '';
       req.on('data', (d: Buffer) => (body += d.toString()));
       req.on('end', () => {
-        hooks.push(JSON.parse(body) as Record<string, any>);
+        hooks.push(JSON.parse(body) as Json);
         res.end('ok');
       });
     });
@@ -237,7 +238,7 @@ describe.skipIf(!redisServer)('roles', () => {
     await waitFor(async () => hooks.length >= ids.length, 10_000);
     await new Promise((r) => setTimeout(r, 300));
     hookServer.close();
-    const notified = hooks.map((h) => JSON.parse(h.content as string) as Record<string, any>);
+    const notified = hooks.map((h) => JSON.parse(h.content as string) as Json);
     expect(notified.map((m) => m.TaskId).sort()).toEqual([...ids].sort());
     expect(notified.every((m) => m.Status === 'Succeeded')).toBe(true);
   }, 60_000);

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { startServer, type TestServer } from '../support/server.js';
+import type { Json } from '../support/json.js';
 
 describe('request logging', () => {
   let server: TestServer;
@@ -12,7 +13,7 @@ describe('request logging', () => {
       .join('')
       .split('\n')
       .filter(Boolean)
-      .map((l) => JSON.parse(l) as Record<string, any>);
+      .map((l) => JSON.parse(l) as Json);
   const linesOf = (requestId: string) => lines().filter((l) => l.requestId === requestId);
 
   beforeAll(async () => {

@@ -18,7 +18,7 @@ beforeAll(async () => {
   // One second of video whose timestamps start at 50000 s: the container says it lasts 13.9 hours.
   const long = await lateStartFixture();
   const video = await fixture({ container: 'mp4', codec: 'h264', seconds: 2 });
-  receiver = createServer((req, res) => {
+  receiver = createServer((_req, res) => {
     received++;
     res.end('ok');
   });

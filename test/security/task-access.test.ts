@@ -4,10 +4,10 @@ import RPCClient from '@alicloud/pop-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture } from '../support/fixtures.js';
 import { startServer, type TestServer } from '../support/server.js';
+import type { Json } from '../support/json.js';
 
 let server: TestServer;
 const clients: Record<string, RPCClient> = {};
-type Json = Record<string, any>;
 const POST = { method: 'POST' };
 
 beforeAll(async () => {

@@ -126,7 +126,7 @@ export function storeConformance(name: string, open: () => Promise<StoreUnderTes
       it('concurrent ranged reads each get their own bytes', async () => {
         const ranges = Array.from({ length: 24 }, (_, i) => ({ start: i * 12_000, end: i * 12_000 + 9_999 + (i % 3) }));
         const got = await Promise.all(ranges.map((r) => t.store.read(t.bucket, key, r).then(text)));
-        got.forEach((bytes, i) => expect(bytes.equals(body.subarray(ranges[i]!.start, ranges[i]!.end + 1))).toBe(true));
+        for (const [i, bytes] of got.entries()) expect(bytes.equals(body.subarray(ranges[i]!.start, ranges[i]!.end + 1))).toBe(true);
       });
 
       it('write then read (buffer and stream), replacing atomically; or refuses when read-only', async () => {

@@ -9,6 +9,7 @@ import { stringify } from 'node:querystring';
 import type * as OpenApiModule from '@alicloud/openapi-client';
 import type * as OpenApiUtilModule from '@alicloud/openapi-util';
 import type * as TeaUtilModule from '@alicloud/tea-util';
+import type { Json } from './json.js';
 
 const require = createRequire(import.meta.url);
 export const $OpenApi = require('@alicloud/openapi-client') as (typeof OpenApiModule)['default'];
@@ -40,7 +41,7 @@ export async function callImm(
   action: string,
   query: Record<string, unknown>,
   options: { body?: Record<string, unknown>; headers?: Record<string, string>; params?: Record<string, string> } = {},
-): Promise<Record<string, any>> {
+): Promise<Json> {
   const shrink = (values: Record<string, unknown>) =>
     Object.fromEntries(Object.entries(values).map(([k, v]) => [k, typeof v === 'object' && v !== null ? OpenApiUtil.arrayToStringWithSpecifiedStyle(v, k, 'json') : v]));
   const request = new $OpenApi.OpenApiRequest({
@@ -48,7 +49,7 @@ export async function callImm(
     ...(options.body && { body: OpenApiUtil.parseToMap(shrink(options.body)) }),
     ...(options.headers && { headers: options.headers }),
   });
-  const response = (await client.callApi(immParams(action, options.params), request, new $Util.RuntimeOptions({}))) as { body: Record<string, any> };
+  const response = (await client.callApi(immParams(action, options.params), request, new $Util.RuntimeOptions({}))) as { body: Json };
   return response.body;
 }
 
@@ -80,12 +81,12 @@ export function acs3Request(baseUrl: string, accessKeyId: string, secret: string
 }
 
 /** Sends a request exactly as given (node:http keeps the Host header and every byte of the path). */
-export function send(baseUrl: string, req: SignedRequest): Promise<{ status: number; body: Record<string, any> }> {
+export function send(baseUrl: string, req: SignedRequest): Promise<{ status: number; body: Json }> {
   return new Promise((resolve, reject) => {
     const r = httpRequest(`${baseUrl}${req.path}`, { method: req.method, headers: { ...req.headers, 'content-length': String(Buffer.byteLength(req.body)) } }, (res) => {
       const parts: Buffer[] = [];
       res.on('data', (d: Buffer) => parts.push(d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(parts).toString() || '{}') as Record<string, any> }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(parts).toString() || '{}') as Json }));
     });
     r.on('error', reject);
     r.end(req.body);

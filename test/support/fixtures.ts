@@ -715,8 +715,8 @@ export function pqSignal(nits: number): number {
   const c1 = 3424 / 4096;
   const c2 = (2413 / 4096) * 32;
   const c3 = (2392 / 4096) * 32;
-  const y = Math.pow(nits / 10000, m1);
-  return Math.pow((c1 + c2 * y) / (1 + c3 * y), m2);
+  const y = (nits / 10000) ** m1;
+  return ((c1 + c2 * y) / (1 + c3 * y)) ** m2;
 }
 
 /**
@@ -724,7 +724,7 @@ export function pqSignal(nits: number): number {
  * gamma 1.2, so the scene light is (nits/1000)^(1/1.2) before the OETF).
  */
 export function hlgSignal(nits: number): number {
-  const e = Math.pow(nits / 1000, 1 / 1.2);
+  const e = (nits / 1000) ** (1 / 1.2);
   const a = 0.17883277;
   const b = 1 - 4 * a;
   const c = 0.5 - a * Math.log(4 * a);
@@ -889,7 +889,7 @@ function firstVideo(fmt: FormatContext, file: string): Stream {
  * Decodes the first video stream from the start (no seeking) and calls `visit` with each frame in
  * output (presentation) order and its index; `visit` returns false to stop early.
  */
-function decodeVideo(file: string, visit: (frame: Frame, index: number, stream: Stream) => boolean | void): void {
+function decodeVideo(file: string, visit: (frame: Frame, index: number, stream: Stream) => boolean | undefined): void {
   withInput(file, (fmt) => {
     const stream = firstVideo(fmt, file);
     const codec = Codec.findDecoder(stream.codecpar.codecId);

@@ -2,7 +2,7 @@
 // ETags, Last-Modified, If-Match / If-None-Match, that counts the requests and body bytes it serves.
 // Switches make it misbehave the way real origins do: no HEAD, Range ignored, redirects (to itself or
 // elsewhere), 403s, slow answers, transient 503s.
-import { createReadStream } from 'node:fs';
+import { createReadStream, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -56,7 +56,7 @@ export async function startOrigin(options: OriginOptions): Promise<Origin> {
   const requests: ServedRequest[] = [];
   const behaviour: Origin['behaviour'] = { noHead: false, ignoreRange: false, slowMs: 0, forbidden: '/private/', redirects: new Map(), failNext: 0, getFault: undefined };
 
-  function done(req: IncomingMessage, res: ServerResponse, path: string, range: string | undefined, status: number, bytes = 0) {
+  function done(req: IncomingMessage, path: string, range: string | undefined, status: number, bytes = 0) {
     requests.push({ method: req.method ?? '', path, range, status, bytes });
   }
 
@@ -66,7 +66,7 @@ export async function startOrigin(options: OriginOptions): Promise<Origin> {
     const answer = (status: number, headers: Record<string, string | number> = {}) => {
       res.writeHead(status, headers);
       res.end();
-      done(req, res, path, range, status);
+      done(req, path, range, status);
     };
     if (behaviour.failNext > 0) {
       behaviour.failNext--;
@@ -79,7 +79,7 @@ export async function startOrigin(options: OriginOptions): Promise<Origin> {
       if (fault.delayMs) await new Promise((r) => setTimeout(r, fault.delayMs));
       if (fault.status) return answer(fault.status);
       if (fault.reset) {
-        done(req, res, path, range, 0);
+        done(req, path, range, 0);
         req.socket.resetAndDestroy();
         return;
       }
@@ -92,7 +92,7 @@ export async function startOrigin(options: OriginOptions): Promise<Origin> {
     if (!path.startsWith(`${prefix}/`)) return answer(404);
     const file = normalize(join(options.root, path.slice(prefix.length)));
     if (!file.startsWith(options.root + sep)) return answer(404);
-    let info;
+    let info: Stats;
     try {
       info = await stat(file);
     } catch {
@@ -105,7 +105,7 @@ export async function startOrigin(options: OriginOptions): Promise<Origin> {
     const ifMatch = req.headers['if-match'];
     if (ifMatch && ifMatch !== '*' && !ifMatch.split(',').map((t) => t.trim()).includes(etag)) return answer(412, common);
     const ifNoneMatch = req.headers['if-none-match'];
-    if (ifNoneMatch && ifNoneMatch.split(',').map((t) => t.trim()).includes(etag)) return answer(304, common);
+    if (ifNoneMatch?.split(',').map((t) => t.trim()).includes(etag)) return answer(304, common);
     let start = 0;
     let end = size - 1;
     let status = 200;
@@ -125,7 +125,7 @@ export async function startOrigin(options: OriginOptions): Promise<Origin> {
     res.writeHead(status, headers);
     if (req.method === 'HEAD' || size === 0) {
       res.end();
-      return done(req, res, path, range, status);
+      return done(req, path, range, status);
     }
     const entry: ServedRequest = { method: req.method ?? '', path, range, status, bytes: 0 };
     requests.push(entry);

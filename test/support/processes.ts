@@ -8,6 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { waitFor } from './wait.js';
+import type { Json } from './json.js';
 
 export const BIN = resolve(import.meta.dirname, '../../bin/stillframe.js');
 
@@ -109,19 +110,19 @@ export async function startServe(env: Record<string, string | undefined>, port =
 }
 
 /** An IMM action against a server (JSON body: the unsigned convenience transport). */
-export async function rpc(url: string, action: string, params: Record<string, unknown>): Promise<Record<string, any>> {
+export async function rpc(url: string, action: string, params: Record<string, unknown>): Promise<Json> {
   const res = await fetch(`${url}/?Action=${action}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(params) });
-  return (await res.json()) as Record<string, any>;
+  return (await res.json()) as Json;
 }
 
 /** JSON log lines of a node's output with `msg`. */
-export function logLines(output: string, msg: string): Record<string, any>[] {
+export function logLines(output: string, msg: string): Json[] {
   return output
     .split('\n')
     .filter((l) => l.startsWith('{'))
     .map((l) => {
       try {
-        return JSON.parse(l) as Record<string, any>;
+        return JSON.parse(l) as Json;
       } catch {
         return {};
       }

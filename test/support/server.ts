@@ -19,6 +19,7 @@ import type { AppEnv } from '../../src/http/context.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import type { ObjectStore } from '../../src/source/store.js';
 import { workerPids } from './processes.js';
+import type { Json } from './json.js';
 
 export interface ServerOptions {
   /** Settings, as environment variables (defaults: STILLFRAME_DEMO=false, the storage and state above). */
@@ -36,7 +37,6 @@ export interface ServerOptions {
   projects?: string[];
 }
 
-type Json = Record<string, any>;
 
 export interface TestServer {
   /** http://<hostname>:<port> */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { audioFixture, fixture, readFrameIndex } from '../support/fixtures.js';
 import { listObjects, snapshotRequest, startServer, type TestServer } from '../support/server.js';
+import type { Json } from '../support/json.js';
 
 const VIDEO = { container: 'mp4', codec: 'h264', fps: 25, seconds: 4, gop: 25 } as const;
 
@@ -26,7 +27,7 @@ beforeAll(async () => {
 
 afterAll(() => server?.close());
 
-async function frameIndices(task: Record<string, any>): Promise<number[]> {
+async function frameIndices(task: Json): Promise<number[]> {
   expect(task.Status, `${task.Code}: ${task.Message}`).toBe('Succeeded');
   const list = [...(task.Outputs as { URI: string; Index: number }[])].sort((a, b) => a.Index - b.Index);
   return Promise.all(list.map(async (o) => readFrameIndex(Buffer.from(await (await server.get(o.URI.slice(6))).arrayBuffer()))));
@@ -43,9 +44,9 @@ describe('projects', () => {
     expect((await server.form('GetProject', { ProjectName: 'p-two' })).body.Project.ProjectName).toBe('p-two');
 
     const first = await server.form('ListProjects', { Prefix: 'p-', MaxResults: 1 });
-    expect(first.body.Projects.map((p: any) => p.ProjectName)).toEqual(['p-one']);
+    expect(first.body.Projects.map((p: Json) => p.ProjectName)).toEqual(['p-one']);
     const second = await server.form('ListProjects', { Prefix: 'p-', MaxResults: 1, NextToken: first.body.NextToken });
-    expect(second.body.Projects.map((p: any) => p.ProjectName)).toEqual(['p-two']);
+    expect(second.body.Projects.map((p: Json) => p.ProjectName)).toEqual(['p-two']);
     expect(second.body.NextToken).toBe('');
 
     expect((await server.call('DeleteProject', { ProjectName: 'p-two' })).status).toBe(200);
@@ -59,7 +60,7 @@ describe('the RPC transport', () => {
     const res = await fetch(`${server.url}/?Action=Frobnicate&Version=2020-09-30`);
     expect(res.status).toBe(400);
     expect(res.headers.get('content-type')).toMatch(/application\/json/);
-    const body = (await res.json()) as Record<string, any>;
+    const body = (await res.json()) as Json;
     expect(Object.keys(body).sort()).toEqual(['Code', 'HostId', 'Message', 'Recommend', 'RequestId']);
     expect(body).toMatchObject({ Code: 'InvalidAction.NotFound', Recommend: '' });
     expect(body.Message).toMatch(/^The Action "Frobnicate" is not supported: expected one of CreateProject, /);
@@ -67,9 +68,9 @@ describe('the RPC transport', () => {
 
   it('requires an Action and the 2020-09-30 Version', async () => {
     const missing = await fetch(`${server.url}/`, { method: 'POST' });
-    expect([missing.status, ((await missing.json()) as Record<string, any>).Code]).toEqual([400, 'MissingAction']);
+    expect([missing.status, ((await missing.json()) as Json).Code]).toEqual([400, 'MissingAction']);
     const wrong = await fetch(`${server.url}/?Action=ListProjects&Version=2017-09-06`);
-    expect([wrong.status, ((await wrong.json()) as Record<string, any>).Code]).toEqual([400, 'InvalidVersion']);
+    expect([wrong.status, ((await wrong.json()) as Json).Code]).toEqual([400, 'InvalidVersion']);
   });
 
   it('leaves GET / without an Action to the object routes', async () => {
@@ -137,7 +138,7 @@ describe('tasks', () => {
       ],
     });
     expect(task.Status).toBe('Succeeded');
-    expect(task.Outputs.map((o: any) => o.URI).sort()).toEqual(
+    expect(task.Outputs.map((o: Json) => o.URI).sort()).toEqual(
       ['clip', 'other'].flatMap((n) => [`oss://out/multi/${n}-first.jpg`, ...[1, 2, 3, 4].map((i) => `oss://out/multi/${n}-key-${i}.png`)]).sort(),
     );
   });
@@ -168,11 +169,11 @@ describe('tasks', () => {
     expect(JSON.parse(withDefinition.body.TaskRequestDefinition)).toMatchObject({ UserData: 'u-1', Sources: [{ URI: 'oss://media/clip.mp4' }] });
 
     const tagged = await server.form('ListTasks', { ProjectName: 'test-project', TagSelector: 'kind=def' });
-    expect(tagged.body.Tasks.map((t: any) => t.TaskId)).toEqual([created.body.TaskId]);
+    expect(tagged.body.Tasks.map((t: Json) => t.TaskId)).toEqual([created.body.TaskId]);
     const failed = await server.form('ListTasks', { ProjectName: 'test-project', Status: 'Failed' });
     expect(failed.body.Tasks.length).toBeGreaterThanOrEqual(3);
-    expect(failed.body.Tasks.every((t: any) => t.Status === 'Failed')).toBe(true);
-    const all = (await server.form('ListTasks', { ProjectName: 'test-project', Sort: 'CreateTime', Order: 'asc' })).body.Tasks.map((t: any) => t.CreateTime);
+    expect(failed.body.Tasks.every((t: Json) => t.Status === 'Failed')).toBe(true);
+    const all = (await server.form('ListTasks', { ProjectName: 'test-project', Sort: 'CreateTime', Order: 'asc' })).body.Tasks.map((t: Json) => t.CreateTime);
     expect(all).toEqual([...all].sort());
     const page1 = await server.form('ListTasks', { ProjectName: 'test-project', MaxResults: 2 });
     const page2 = await server.form('ListTasks', { ProjectName: 'test-project', MaxResults: 2, NextToken: page1.body.NextToken });

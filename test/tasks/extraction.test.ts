@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, readFrameIndex, type FixtureSpec } from '../support/fixtures.js';
 import { snapshotRequest, startServer, type TestServer } from '../support/server.js';
+import type { Json } from '../support/json.js';
 
 const FPS = 25;
 const MP4: FixtureSpec = { container: 'mp4', codec: 'h264', fps: FPS, seconds: 20, gop: 25, bframes: 2 };
@@ -24,7 +25,7 @@ async function counters(server: TestServer) {
   };
 }
 
-async function indices(server: TestServer, task: Record<string, any>): Promise<number[]> {
+async function indices(server: TestServer, task: Json): Promise<number[]> {
   expect(task.Status, `${task.Code}: ${task.Message}`).toBe('Succeeded');
   const list = [...(task.Outputs as { URI: string; Index: number }[])].sort((a, b) => a.Index - b.Index);
   return Promise.all(list.map(async (o) => readFrameIndex(Buffer.from(await (await server.get(o.URI.slice(6))).arrayBuffer()))));

@@ -10,6 +10,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
 import { Journal } from '../../src/tasks/journal.js';
 import { acquireLock, newOwner, ownerAlive, processStartTime, readOwner } from '../../src/tasks/state-lock.js';
+import type { Json } from '../support/json.js';
 
 const CHILD = resolve(import.meta.dirname, '../support/lock-child.ts');
 const CONTENDERS = 4;
@@ -47,10 +48,10 @@ async function race(dir: string, n: number): Promise<Outcome[]> {
     let out = '';
     let err = '';
     child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    const answers = (check: (line: Record<string, any>) => boolean) =>
-      new Promise<Record<string, any>>((resolveAnswer, reject) => {
+    const answers = (check: (line: Json) => boolean) =>
+      new Promise<Json>((resolveAnswer, reject) => {
         const look = () => {
-          const line = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>).find(check);
+          const line = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Json).find(check);
           if (line) resolveAnswer(line);
         };
         child.stdout!.on('data', (d: Buffer) => {

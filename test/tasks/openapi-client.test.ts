@@ -10,6 +10,7 @@ import { rpcSignature } from '../../src/http/imm-auth.js';
 import { acs3Request, callImm, immClient, send, type OpenApiClient } from '../support/alicloud-openapi.js';
 import { fixture, readFrameIndex } from '../support/fixtures.js';
 import { startServer, type TestServer } from '../support/server.js';
+import type { Json } from '../support/json.js';
 
 const KEY_ID = 'acs3-key';
 const SECRET = 'acs3-secret-0123456789';
@@ -36,7 +37,6 @@ beforeAll(async () => {
 
 afterAll(() => server?.close());
 
-type Json = Record<string, any>;
 const error = (promise: Promise<unknown>) => promise.then(() => undefined, (e: unknown) => e as { code: string; data: Json });
 const stamp = (offsetMs = 0) => new Date(Date.now() + offsetMs).toISOString().replace(/\.\d+Z$/, 'Z');
 const snapshot = (uri: string) => [{ Image: { Snapshots: [{ Format: 'jpg', Interval: 1, URI: uri }] } }];

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rpcSignature } from '../../src/http/imm-auth.js';
 import { fixture, readFrameIndex } from '../support/fixtures.js';
 import { startServer, type TestServer } from '../support/server.js';
+import type { Json } from '../support/json.js';
 
 const KEY_ID = 'stillframe-test';
 const SECRET = 'test-secret-0123456789';
@@ -23,7 +24,6 @@ beforeAll(async () => {
 
 afterAll(() => server?.close());
 
-type Json = Record<string, any>;
 const POST = { method: 'POST' };
 
 describe('@alicloud/pop-core RPCClient', () => {
@@ -79,9 +79,9 @@ describe('@alicloud/pop-core RPCClient', () => {
     expect(await unknown.request('ListProjects', {}, POST).catch((e: unknown) => e)).toMatchObject({ code: 'InvalidAccessKeyId.NotFound' });
 
     const unsigned = await fetch(`${server.url}/?Action=ListProjects&Version=2020-09-30`);
-    expect([unsigned.status, ((await unsigned.json()) as Record<string, any>).Code]).toEqual([403, 'MissingAccessKeyId']);
+    expect([unsigned.status, ((await unsigned.json()) as Json).Code]).toEqual([403, 'MissingAccessKeyId']);
     const json = await fetch(`${server.url}/?Action=ListProjects`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
-    expect([json.status, ((await json.json()) as Record<string, any>).Code]).toEqual([403, 'InvalidParameter.Signature']);
+    expect([json.status, ((await json.json()) as Json).Code]).toEqual([403, 'InvalidParameter.Signature']);
 
     const signed = (timestamp: string, nonce: string) => {
       const form: Record<string, string> = {
@@ -94,8 +94,8 @@ describe('@alicloud/pop-core RPCClient', () => {
     const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     expect((await signed(now, 'nonce-1')).status).toBe(200);
     const replay = await signed(now, 'nonce-1');
-    expect([replay.status, ((await replay.json()) as Record<string, any>).Code]).toEqual([403, 'SignatureNonceUsed']);
+    expect([replay.status, ((await replay.json()) as Json).Code]).toEqual([403, 'SignatureNonceUsed']);
     const stale = await signed(new Date(Date.now() - 20 * 60_000).toISOString(), 'nonce-2');
-    expect([stale.status, ((await stale.json()) as Record<string, any>).Code]).toEqual([403, 'InvalidTimeStamp.Expired']);
+    expect([stale.status, ((await stale.json()) as Json).Code]).toEqual([403, 'InvalidTimeStamp.Expired']);
   });
 });

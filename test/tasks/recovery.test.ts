@@ -10,6 +10,7 @@ import { fixture, frameAt, readFrameIndex } from '../support/fixtures.js';
 import { rpc, startServe, stopAll, tempDir, workerPids } from '../support/processes.js';
 import { startServer } from '../support/server.js';
 import { isRunning, waitFor } from '../support/wait.js';
+import type { Json } from '../support/json.js';
 
 const VIDEO = { container: 'mp4', codec: 'h264', fps: 25, seconds: 8, gop: 25 } as const;
 const INTERVAL = 0.25;
@@ -30,8 +31,8 @@ const request = (dir: string) => ({
   Targets: [{ Image: { Snapshots: [{ Format: 'png', Interval: INTERVAL, Width: SIZE.width, Height: SIZE.height, URI: `oss://media/${dir}/{index}.png` }] } }],
 });
 
-async function waitTask(url: string, taskId: string, timeoutMs = 60_000): Promise<Record<string, any>> {
-  let task: Record<string, any> = {};
+async function waitTask(url: string, taskId: string, timeoutMs = 60_000): Promise<Json> {
+  let task: Json = {};
   await waitFor(async () => {
     task = await rpc(url, 'GetTask', { ProjectName: 'test-project', TaskId: taskId, TaskType: 'MediaConvert' });
     return task.Status !== 'Running';
@@ -73,7 +74,7 @@ async function outputFiles(dir: string): Promise<OutputFile[]> {
   return files;
 }
 
-async function verifyOutputs(url: string, task: Record<string, any>, dir: string) {
+async function verifyOutputs(url: string, task: Json, dir: string) {
   expect(task.Status, `${task.Code}: ${task.Message}`).toBe('Succeeded');
   const uris = (task.Outputs as { URI: string }[]).map((o) => o.URI);
   expect(new Set(uris).size).toBe(FRAMES);

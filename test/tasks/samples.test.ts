@@ -14,6 +14,7 @@ import {
   type SceneCutFixture,
 } from '../support/fixtures.js';
 import { startServer, type TestServer } from '../support/server.js';
+import type { Json } from '../support/json.js';
 
 const WINEMAKING = 'oss://test-bucket/video-demo/Winemaking.mov';
 const SCENES = 'oss://test-bucket/video-demo/scenes.mp4';
@@ -62,7 +63,7 @@ async function fetchImage(uri: string): Promise<Buffer> {
 }
 
 /** Outputs in index order, each read back through the URL API. */
-async function outputs(task: Record<string, any>) {
+async function outputs(task: Json) {
   expect(task.Status, `${task.Code}: ${task.Message}`).toBe('Succeeded');
   expect(task.Progress).toBe(100);
   const list = [...(task.Outputs as { URI: string; Index: number; Width: number; Height: number; TimeMs: number }[])].sort((a, b) => a.Index - b.Index);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { createNotifier, immMessage, type NotifierOptions } from '../../src/tasks/notifier.js';
 import { freePort } from '../support/processes.js';
+import type { Json } from '../support/json.js';
 
 interface Answer {
   status: number;
@@ -42,14 +43,14 @@ let serial = 0;
 async function deliver(answers: Answer[], options: Partial<NotifierOptions> = {}, url?: string) {
   const path = `/hook-${++serial}`;
   script.set(path, [...answers]);
-  const lines: Record<string, any>[] = [];
+  const lines: Json[] = [];
   const notifier = createNotifier({
     topics: { t: url ?? `${base}${path}` },
     secret: undefined,
     retries: 3,
     backoffMs: 40,
     timeoutMs: 2000,
-    log: createLogger('debug', { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, any>) }),
+    log: createLogger('debug', { write: (line: string) => void lines.push(JSON.parse(line) as Json) }),
     ...options,
   });
   const delivered = await notifier.deliver('t', immMessage('MediaConvert', 'subject', {}));

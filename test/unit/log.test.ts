@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { AppError, errors } from '../../src/errors.js';
 import { CENSOR, createLogger, REDACTED_PATHS, SECRET_KEYS, SECRET_PARENTS, scrubUrl, type Level } from '../../src/log.js';
+import type { Json } from '../support/json.js';
 
 function capture(level: Level = 'debug') {
   const chunks: string[] = [];
@@ -12,7 +13,7 @@ function capture(level: Level = 'debug') {
     text()
       .split('\n')
       .filter(Boolean)
-      .map((l) => JSON.parse(l) as Record<string, any>);
+      .map((l) => JSON.parse(l) as Json);
   return { log, text, lines };
 }
 
@@ -108,7 +109,11 @@ describe('secrets', () => {
         const fields: Record<string, unknown> = {};
         let at = fields;
         const names = parent.split('.');
-        for (const name of names.slice(0, -1)) at = (at[name] = {}) as Record<string, unknown>;
+        for (const name of names.slice(0, -1)) {
+          const inner: Record<string, unknown> = {};
+          at[name] = inner;
+          at = inner;
+        }
         at[names.at(-1)!] = { [key]: SECRET, kept: 'visible' };
         log.info('nested', fields);
       }

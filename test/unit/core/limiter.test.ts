@@ -71,7 +71,7 @@ describe('limiter fair share', () => {
       ran = true;
     });
     expect(ran).toBe(true);
-    gates.forEach((g) => g.resolve());
+    for (const g of gates) g.resolve();
     await Promise.all(batch);
     expect([limiter.active, limiter.queued]).toEqual([0, 0]);
   });

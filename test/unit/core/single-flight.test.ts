@@ -72,7 +72,11 @@ describe('single-flight keys and outcomes', () => {
   it('a caller already aborted gets an abort at once, and no work starts', async () => {
     const flights = createSingleFlight<number>();
     let started = false;
-    await expect(flights.run('k', async () => ((started = true), 1), AbortSignal.abort())).rejects.toThrow('aborted');
+    const work = async () => {
+      started = true;
+      return 1;
+    };
+    await expect(flights.run('k', work, AbortSignal.abort())).rejects.toThrow('aborted');
     expect(started).toBe(false);
     expect(flights.inFlight).toBe(0);
   });

@@ -1,7 +1,7 @@
 // The block cache the capture workers read remote objects through (over the read bridge): exact bytes, coalesced origin reads, growing runs
 // for sequential readers, a byte bound, versions kept apart by ETag, and retries only where safe.
 import { describe, expect, it } from 'vitest';
-import { AppError, errors } from '../../../src/errors.js';
+import { type AppError, errors } from '../../../src/errors.js';
 import { createBlockCache, type ObjectVersion } from '../../../src/media/block-cache.js';
 
 const KB = 1024;

@@ -30,8 +30,12 @@ function fakeStore() {
     store,
     calls: () => calls,
     rewrite: () => void version++,
-    failing: (on: boolean) => void (fail = on),
-    slow: (ms: number) => void (delayMs = ms),
+    failing: (on: boolean) => {
+      fail = on;
+    },
+    slow: (ms: number) => {
+      delayMs = ms;
+    },
   };
 }
 

@@ -78,7 +78,7 @@ function fakeBackend() {
     projectTasks: async (name) => [...tasks.values()].filter((t) => t.ProjectName === name),
     async startAttempt(id) {
       const task = tasks.get(id);
-      if (!task || task.Status !== 'Running') return undefined;
+      if (task?.Status !== 'Running') return undefined;
       task.Attempts++;
       task.StartTime ??= new Date().toISOString();
       return structuredClone(task);
@@ -93,7 +93,7 @@ function fakeBackend() {
     },
     async finish(id, ending) {
       const task = tasks.get(id);
-      if (!task || task.Status !== 'Running') return undefined;
+      if (task?.Status !== 'Running') return undefined;
       const { Progress, ...rest } = ending;
       Object.assign(task, rest, { Progress: Progress ?? task.Progress });
       return structuredClone(task);
