@@ -2,6 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // test/unit/ (one file per module of src/, same path) and the scenario suites by concern (test/http,
+    // tasks, storage, fleet, security, fuzz, e2e, fixtures); test/support/ holds no tests.
     include: ['test/**/*.test.ts'],
     // bin/stillframe.js runs dist/: build it first (~2 s).
     globalSetup: ['test/global-setup.ts'],
