@@ -2,7 +2,9 @@
 // task is accepted, with a message naming the field by its full path.
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../../src/errors.js';
-import { outputUri, parseConvertTask, parseListTasks, type Params } from '../../../src/process/imm-request.js';
+import {
+  badValue, jsonParam, outputUri, parseConvertTask, parseCreateProject, parseGetTask, parseListProjects, parseListTasks, parseTags, type Params,
+} from '../../../src/process/imm-request.js';
 import { parseTemplate, renderTemplate, sourceVariables } from '../../../src/process/imm-template.js';
 
 const LIMITS = { maxOutputDimension: 4096, maxFramesPerTask: 100 };
@@ -14,6 +16,16 @@ const base = (snapshot: Record<string, unknown>, extra: Params = {}): Params => 
   Targets: JSON.stringify([{ Image: { Snapshots: [{ Format: 'jpg', URI: 'oss://test-bucket/out/{index}.jpg', ...snapshot }] } }]),
   ...extra,
 });
+
+function failureOf(fn: () => unknown): AppError {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(AppError);
+    return err as AppError;
+  }
+  throw new Error('expected a refusal');
+}
 
 function failure(params: Params): AppError {
   try {
@@ -146,5 +158,51 @@ describe('ListTasks parameters', () => {
     expect(parseListTasks({ ProjectName: 'p', TagSelector: 'a=1,b=2' }).tagSelector).toEqual({ a: '1', b: '2' });
     expect(() => parseListTasks({ ProjectName: 'p', MaxResults: 101 })).toThrow('Expected integer between 0 and 100 for MaxResults but received 101.');
     expect(() => parseListTasks({ ProjectName: 'p', Status: 'Done' })).toThrow('Expected one of Running, Succeeded, Failed for Status but received "Done".');
+  });
+});
+
+describe('the other actions\' parameters', () => {
+  it('jsonParam: a JSON string (RPC form) parsed, the value itself (JSON body) as is, empty as absent', () => {
+    expect(jsonParam({ Tags: '{"a": 1}' }, 'Tags')).toEqual({ a: 1 });
+    expect(jsonParam({ Tags: { a: 1 } }, 'Tags')).toEqual({ a: 1 });
+    expect(jsonParam({ Tags: '  ' }, 'Tags')).toBeUndefined();
+    expect(jsonParam({}, 'Tags')).toBeUndefined();
+    expect(() => jsonParam({ Tags: '{a' }, 'Tags')).toThrow(/^Tags must be a JSON string: /);
+  });
+
+  it('parseTags: string values (numbers and booleans as strings), at most 20', () => {
+    expect(parseTags({ Tags: '{"team": "video", "n": 7, "on": true}' })).toEqual({ team: 'video', n: '7', on: 'true' });
+    expect(parseTags({})).toEqual({});
+    expect(() => parseTags({ Tags: '["a"]' })).toThrow('Expected a JSON object of string values for Tags but received ["a"].');
+    expect(() => parseTags({ Tags: { a: { b: 1 } } })).toThrow('Expected a string for Tags.a but received {"b":1}.');
+    const many = Object.fromEntries(Array.from({ length: 21 }, (_, i) => [`k${i}`, 'v']));
+    expect(failureOf(() => parseTags({ Tags: many }))).toMatchObject({ code: 'LimitExceededError', message: 'Tags has 21 entries, above the limit of 20.' });
+  });
+
+  it('parseCreateProject: the name rule and bounded texts', () => {
+    expect(parseCreateProject({ ProjectName: 'p_1-x', Description: 'd', Tags: { a: 'b' } })).toEqual({ projectName: 'p_1-x', description: 'd', serviceRole: undefined, templateId: undefined, tags: { a: 'b' } });
+    expect(() => parseCreateProject({ ProjectName: 'a'.repeat(129) })).toThrow(/^Expected a name of letters, digits/);
+    expect(parseCreateProject({ ProjectName: 'a'.repeat(128) }).projectName).toHaveLength(128);
+    expect(() => parseCreateProject({ ProjectName: 'p', Description: 'x'.repeat(257) })).toThrow(/^Expected a string of at most 256 characters for Description but received "x{3}/);
+    expect(() => parseCreateProject({ ProjectName: 7 })).toThrow('Expected a string for ProjectName but received 7.');
+  });
+
+  it('parseGetTask: MediaConvert only; RequestDefinition as a boolean or its spelling', () => {
+    expect(parseGetTask({ ProjectName: 'p', TaskId: 't', TaskType: 'MediaConvert', RequestDefinition: 'True' })).toEqual({ projectName: 'p', taskId: 't', taskType: 'MediaConvert', requestDefinition: true });
+    expect(parseGetTask({ ProjectName: 'p', TaskId: 't', TaskType: 'MediaConvert' }).requestDefinition).toBe(false);
+    expect(failureOf(() => parseGetTask({ ProjectName: 'p', TaskType: 'MediaConvert' }))).toMatchObject({ code: 'MissingTaskId' });
+    expect(() => parseGetTask({ ProjectName: 'p', TaskId: 't', TaskType: 'FileCompression' })).toThrow('Expected MediaConvert (the only task type this server runs) for TaskType but received "FileCompression".');
+    expect(() => parseGetTask({ ProjectName: 'p', TaskId: 't', TaskType: 'MediaConvert', RequestDefinition: 'yes' })).toThrow('Expected true or false for RequestDefinition but received "yes".');
+  });
+
+  it('parseListProjects: at most 100 per page (0 = 100), a prefix and a page token', () => {
+    expect(parseListProjects({})).toEqual({ maxResults: 100, nextToken: undefined, prefix: undefined });
+    expect(parseListProjects({ MaxResults: '5', NextToken: 'n', Prefix: 'p-' })).toEqual({ maxResults: 5, nextToken: 'n', prefix: 'p-' });
+    expect(parseListProjects({ MaxResults: 0 }).maxResults).toBe(100);
+    expect(() => parseListProjects({ MaxResults: '2.5' })).toThrow('Expected integer between 0 and 100 for MaxResults but received "2.5".');
+  });
+
+  it('badValue: long received values are cut to 60 characters', () => {
+    expect(badValue('X', 'a thing', 'y'.repeat(100)).message).toBe(`Expected a thing for X but received "${'y'.repeat(56)}....`);
   });
 });
