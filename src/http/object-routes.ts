@@ -94,7 +94,7 @@ function etagOf(stat: ObjectStat, canonical: string): string {
 }
 
 const ms = (value: number) => value.toFixed(1);
-const HIT_TIMING = `probe;dur=${ms(0)}, decode;dur=${ms(0)}, encode;dur=${ms(0)}, total;dur=`;
+const HIT_TIMING = `open;dur=${ms(0)}, decode;dur=${ms(0)}, encode;dur=${ms(0)}, total;dur=`;
 
 function serverTiming(result: SnapshotResult, total: number): string {
   const { open, decode, encode } = result.timings;
@@ -211,14 +211,14 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
     const chunked = /\bchunked\b/i.test(c.req.header('transfer-encoding') ?? '');
     if (length === undefined && !chunked) throw errors.lengthRequired();
     if (length !== undefined && !/^\d+$/.test(length.trim())) throw errors.invalidArgument(`Content-Length "${length}" is not a byte count.`);
-    if (length !== undefined && Number(length) > put.maxBytes) throw errors.payloadTooLarge(put.maxBytes);
+    if (length !== undefined && Number(length) > put.maxBytes) throw errors.uploadTooLarge(put.maxBytes);
     const md5 = c.req.header('content-md5');
     const hash = md5 === undefined ? undefined : createHash('md5');
     let received = 0;
     const guard = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         received += chunk.length;
-        if (received > put.maxBytes) return done(errors.payloadTooLarge(put.maxBytes));
+        if (received > put.maxBytes) return done(errors.uploadTooLarge(put.maxBytes));
         hash?.update(chunk);
         done(null, chunk);
       },

@@ -167,8 +167,6 @@ async function run(id: number, job: Job): Promise<unknown> {
   switch (job.kind) {
     case 'capture':
       return capture(job);
-    case 'probe':
-      return sourceFor(job.source).source.info;
     case 'index':
       return index(job);
     case 'extract':
