@@ -44,6 +44,6 @@ ENV NODE_ENV=production \
 VOLUME ["/data"]
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:8080/_/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/_/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # SIGTERM drains in-flight requests for up to STILLFRAME_SHUTDOWN_GRACE_MS (25 s, inside Docker's default 30 s stop timeout).
 CMD ["node", "dist/main.js", "serve"]

@@ -5,9 +5,10 @@
 // Server-Timing, its capture worker processes in /proc), and a meter of CPU used by other work on the
 // machine during a measurement (the 2 cores are shared).
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { chmodSync, closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { chmod, mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
+import { createServer } from 'node:net';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -463,11 +464,16 @@ export interface Server {
   stop(): Promise<void>;
 }
 
-/** `node bin/stillframe.js serve` on loopback as a child process (its own event loop), log level warn. */
-export async function startServer(env: Record<string, string>): Promise<Server> {
+/**
+ * `node bin/stillframe.js serve` on loopback as a child process (its own event loop), log level warn
+ * unless `env` says otherwise. With `logFile`, its stdout (the JSON log lines) goes to that file, as a
+ * deployment's log collector would take it, instead of through a pipe into this process.
+ */
+export async function startServer(env: Record<string, string>, options: { logFile?: string } = {}): Promise<Server> {
+  const logFd = options.logFile ? openSync(options.logFile, 'a') : undefined;
   const child = spawn(process.execPath, [join(ROOT, 'bin', 'stillframe.js'), 'serve', '--port', '0', '--host', '127.0.0.1'], {
     cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['ignore', logFd ?? 'pipe', 'pipe'],
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: process.env.HOME ?? '/tmp',
@@ -478,30 +484,30 @@ export async function startServer(env: Record<string, string>): Promise<Server> 
       ...env,
     },
   });
+  if (logFd !== undefined) closeSync(logFd);
   children.add(child);
-  let stderr = '';
-  child.stderr!.on('data', (c: Buffer) => {
-    stderr += c.toString();
-    if (stderr.length > 64 * 1024) stderr = stderr.slice(-32 * 1024);
-  });
+  // The start-up banner goes to stderr when stdout is not a terminal; log lines go to stdout.
+  let output = '';
+  let started = false;
   const base = await new Promise<string>((res, rej) => {
-    let out = '';
-    let started = false;
-    const timer = setTimeout(() => rej(new Error(`server did not start in 60 s:\n${out}\n${stderr}`)), 60_000);
-    child.stdout!.on('data', (c: Buffer) => {
-      // Keep draining stdout after start-up so that the pipe never fills.
+    const timer = setTimeout(() => rej(new Error(`server did not start in 60 s:\n${output}`)), 60_000);
+    const watch = (c: Buffer) => {
+      // Keep draining after start-up so that the pipes never fill.
       if (started) return;
-      out += c.toString();
-      const m = /on (http:\/\/\S+)\n/.exec(out);
+      output += c.toString();
+      if (output.length > 64 * 1024) output = output.slice(-32 * 1024);
+      const m = /on (http:\/\/\S+)\n/.exec(output);
       if (m) {
         started = true;
         clearTimeout(timer);
         res(m[1]!);
       }
-    });
+    };
+    child.stdout?.on('data', watch);
+    child.stderr!.on('data', watch);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      rej(new Error(`server exited (${code}) during start-up:\n${out}\n${stderr}`));
+      rej(new Error(`server exited (${code}) during start-up:\n${output}`));
     });
   });
   const pid = child.pid!;
@@ -526,3 +532,72 @@ export function linearFit(xs: readonly number[], ys: readonly number[]): { a: nu
   const b = sxx ? sxy / sxx : NaN;
   return { a: my - b * mx, b };
 }
+
+/** A port free on loopback now. */
+export async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+// ------------------------------------------------------------------------------------------ nginx
+
+/** nginx as a static file server: the baseline for cached hits. */
+export function findNginx(): string | undefined {
+  const candidates = [process.env.STILLFRAME_BENCH_NGINX, '/usr/sbin/nginx', ...(process.env.PATH ?? '').split(':').map((d) => join(d, 'nginx'))];
+  return candidates.find((p): p is string => !!p && existsSync(p));
+}
+
+export async function startNginx(bin: string, dir: string, port: number): Promise<{ base: string; stop(): Promise<void> }> {
+  // mkdtemp makes 0700 directories; nginx workers may run as another user (nobody) when we are root.
+  await chmod(dir, 0o755);
+  const conf = join(dir, 'nginx.conf');
+  await writeFile(
+    conf,
+    `worker_processes auto;
+daemon off;
+pid ${join(dir, 'nginx.pid')};
+error_log ${join(dir, 'error.log')} warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  default_type image/jpeg;
+  client_body_temp_path ${join(dir, 'body')};
+  proxy_temp_path ${join(dir, 'proxy')};
+  fastcgi_temp_path ${join(dir, 'fastcgi')};
+  uwsgi_temp_path ${join(dir, 'uwsgi')};
+  scgi_temp_path ${join(dir, 'scgi')};
+  server {
+    listen 127.0.0.1:${port};
+    root ${join(dir, 'www')};
+  }
+}
+`,
+  );
+  const child = spawn(bin, ['-p', dir, '-e', join(dir, 'error.log'), '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.add(child);
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const base = `http://127.0.0.1:${port}`;
+  for (let i = 0; ; i++) {
+    if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}): ${stderr}${readFileSync(join(dir, 'error.log'), 'utf8')}`);
+    try {
+      await get(`${base}/`, new Agent());
+      break;
+    } catch {
+      if (i > 100) throw new Error(`nginx did not start: ${stderr}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  return { base, stop: () => stopChild(child, 'SIGQUIT') };
+}
+

@@ -14,10 +14,8 @@
 // from /proc/stat minus our own processes) is repeated, up to twice; the quietest attempt is reported.
 // Progress on stderr; tables on stdout and in bench/results.md.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
 import { chmod, copyFile, link, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:http';
-import { createServer } from 'node:net';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -25,13 +23,14 @@ import {
   BENCH_DIR,
   benchMedia,
   type BenchMedia,
-  children,
   type Cli,
   cliText,
   cpuMeter,
   type CpuReading,
   cpuText,
   fdKinds,
+  findNginx,
+  freePort,
   findClis,
   fmt,
   frameAtMs,
@@ -57,7 +56,7 @@ import {
   type Server,
   serverTiming,
   startServer,
-  stopChild,
+  startNginx,
   table,
 } from './lib.js';
 
@@ -90,71 +89,6 @@ async function quietest<T>(what: string, server: Server, measure: () => Promise<
     if (attempt < ATTEMPTS) progress(`${what}: other work used ${cpu.others.toFixed(2)} cores (> ${MAX_OTHERS}): measuring again`);
   }
   return best!;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => res(port));
-    });
-  });
-}
-
-function findNginx(): string | undefined {
-  const candidates = [process.env.STILLFRAME_BENCH_NGINX, '/usr/sbin/nginx', ...(process.env.PATH ?? '').split(':').map((d) => join(d, 'nginx'))];
-  return candidates.find((p): p is string => !!p && existsSync(p));
-}
-
-async function startNginx(bin: string, dir: string, port: number): Promise<{ base: string; stop(): Promise<void> }> {
-  // mkdtemp makes 0700 directories; nginx workers may run as another user (nobody) when we are root.
-  await chmod(dir, 0o755);
-  const conf = join(dir, 'nginx.conf');
-  await writeFile(
-    conf,
-    `worker_processes auto;
-daemon off;
-pid ${join(dir, 'nginx.pid')};
-error_log ${join(dir, 'error.log')} warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  keepalive_requests 1000000;
-  default_type image/jpeg;
-  client_body_temp_path ${join(dir, 'body')};
-  proxy_temp_path ${join(dir, 'proxy')};
-  fastcgi_temp_path ${join(dir, 'fastcgi')};
-  uwsgi_temp_path ${join(dir, 'uwsgi')};
-  scgi_temp_path ${join(dir, 'scgi')};
-  server {
-    listen 127.0.0.1:${port};
-    root ${join(dir, 'www')};
-  }
-}
-`,
-  );
-  const { spawn } = await import('node:child_process');
-  const child = spawn(bin, ['-p', dir, '-e', join(dir, 'error.log'), '-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  children.add(child);
-  let stderr = '';
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-  const base = `http://127.0.0.1:${port}`;
-  for (let i = 0; ; i++) {
-    if (child.exitCode !== null) throw new Error(`nginx exited (${child.exitCode}): ${stderr}${readFileSync(join(dir, 'error.log'), 'utf8')}`);
-    try {
-      await get(`${base}/`, new Agent());
-      break;
-    } catch {
-      if (i > 100) throw new Error(`nginx did not start: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-  return { base, stop: () => stopChild(child, 'SIGQUIT') };
 }
 
 interface LoadResult {

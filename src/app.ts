@@ -89,8 +89,8 @@ export function createApp(deps: Deps): Hono<AppEnv> {
       token: config.opsToken,
     }),
   );
-  app.all('/_/*', () => {
-    throw errors.noSuchKey('/_/ is reserved for the server');
+  app.all('/_/*', (c) => {
+    throw errors.noSuchEndpoint(c.get('url')?.pathname ?? '/_/');
   });
   // IMM RPC actions (POST /, GET /?Action=…) before the object routes; anything else falls through.
   // Access keys gate both APIs: RPC signatures on IMM actions, OSS signatures and bucket ACLs on objects.

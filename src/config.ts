@@ -1,5 +1,6 @@
 // All settings in one frozen object, from CLI flags ?? environment ?? defaults, validated at boot with
-// messages that name the setting. Every setting here is listed in the README's configuration table.
+// messages that name the setting. docs/configuration.md lists every setting, generated from SETTINGS
+// (`npm run docs:config`).
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
@@ -266,7 +267,7 @@ export const SETTINGS = {
   port: { env: 'PORT', help: 'Port to listen on (0 = any free port).', flag: 'port', parse: integer(0, 65535), default: 8080 },
   host: { env: 'HOST', help: 'Address to bind. Loopback by default; 0.0.0.0 to accept remote clients (the Docker image does).', flag: 'host', parse: text, default: '127.0.0.1' },
   storage: { env: 'STILLFRAME_STORAGE', help: 'Object store: file:///abs/dir or file://./rel/dir (each sub-directory is a bucket), s3:// (S3-compatible, buckets map 1:1) or https://origin/prefix (read-only; /bucket/key → prefix/bucket/key).', shown: 'file://./data', flag: 'storage', parse: storage, default: storage('file://./data', '') as StorageLocation },
-  outputStorage: { env: 'STILLFRAME_OUTPUT_STORAGE', help: 'Where IMM task outputs are written when STILLFRAME_STORAGE is a read-only HTTP origin: file:///dir or s3://.', shown: '(the main storage)', parse: writableStorage, default: undefined as StorageLocation | undefined },
+  outputStorage: { env: 'STILLFRAME_OUTPUT_STORAGE', help: 'Where IMM task outputs are written instead of STILLFRAME_STORAGE: file:///dir or s3://. Needed when STILLFRAME_STORAGE is a read-only HTTP origin; the URL API serves only STILLFRAME_STORAGE.', shown: '(the main storage)', parse: writableStorage, default: undefined as StorageLocation | undefined },
   s3Endpoint: { env: 'STILLFRAME_S3_ENDPOINT', help: 'S3-compatible endpoint such as http://127.0.0.1:9000 (MinIO, R2, OSS); path-style requests. Unset = AWS.', shown: '(AWS)', parse: (raw: string, name: string) => httpUrl(raw, name, 'http://127.0.0.1:9000') as string | undefined, default: undefined },
   awsRegion: { env: 'AWS_REGION', help: 'Region of the S3 service (signing scope).', parse: text, default: 'us-east-1' },
   awsAccessKeyId: { env: 'AWS_ACCESS_KEY_ID', help: 'S3 access key; unset = the AWS SDK default credential chain.', shown: '(SDK chain)', parse: (raw: string) => raw as string | undefined, default: undefined },
@@ -300,8 +301,8 @@ export const SETTINGS = {
   maxBodyBytes: { env: 'STILLFRAME_MAX_BODY_BYTES', help: 'Largest request body other than a PUT upload (IMM requests); counted as it streams in, larger → 413 before any parsing or signature check.', shown: '1MB', parse: (raw: string, name: string) => inRange(bytes(raw, name), 1024, 1024 ** 3, name), default: 1024 ** 2 },
   opsToken: { env: 'STILLFRAME_OPS_TOKEN', help: 'When set, /_/metrics needs Authorization: Bearer <token>, and /_/health shows only its status without it.', shown: '(open)', parse: (raw: string, name: string) => secretToken(raw, name) as string | undefined, default: undefined },
   shutdownGraceMs: { env: 'STILLFRAME_SHUTDOWN_GRACE_MS', help: 'On SIGTERM/SIGINT, how long in-flight requests may take before exit.', parse: integer(0), default: 25_000 },
-  demoMedia: { env: 'STILLFRAME_DEMO', help: 'Generate sample media (bucket demo) on start when missing.', parse: boolean, default: true },
-  stateDir: { env: 'STILLFRAME_STATE_DIR', help: 'Directory of the task journal (projects, tasks, progress); survives restarts.', shown: '<storage root>/.stillframe', parse: (raw: string) => resolve(raw) as string | undefined, default: undefined },
+  demoMedia: { env: 'STILLFRAME_DEMO', help: 'On start, generate the sample media when missing (demo/sample.mp4 and test-bucket/video-demo/: local directory storage only) and create the IMM project test-project.', parse: boolean, default: true },
+  stateDir: { env: 'STILLFRAME_STATE_DIR', help: 'Directory of the task journal (projects, tasks, progress); survives restarts.', shown: '<storage root>/.stillframe (./.stillframe with s3:// or http(s):// storage)', parse: (raw: string) => resolve(raw) as string | undefined, default: undefined },
   taskConcurrency: { env: 'STILLFRAME_TASK_CONCURRENCY', help: 'IMM tasks run at once (each runs one decoding job at a time, in the limiter\'s batch lane).', parse: integer(1, 256), default: 2 },
   maxFramesPerTask: { env: 'STILLFRAME_MAX_FRAMES_PER_TASK', help: 'Most frames one task may capture (dhash: sample) in total; more → LimitExceededError.', parse: integer(1, 1_000_000), default: 2000 },
   taskRetentionDays: { env: 'STILLFRAME_TASK_RETENTION_DAYS', help: 'Days a finished task stays queryable (GetTask/ListTasks).', parse: integer(1, 3650), default: 7 },

@@ -114,7 +114,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     limits: { maxSourceBytes: config.limits.maxSourceBytes },
     timeoutMs: { snapshot: engine.timeoutMs, task: config.tasks.timeoutMs },
   });
-  // Scale-out: with a Redis URL, records and the queue are shared by every node (README "Scale-out").
+  // Scale-out: with a Redis URL, records and the queue are shared by every node (docs/scale-out.md).
   const { scale } = config;
   const { stateDir, concurrency, retentionDays } = config.tasks;
   const taskBackend = scale.redisUrl

@@ -59,6 +59,8 @@ export const errors = {
   invalidObjectName: (message: string) => new AppError(400, 'InvalidObjectName', message),
   noSuchBucket: (bucket: string) => new AppError(404, 'NoSuchBucket', `The specified bucket "${bucket}" does not exist.`),
   noSuchKey: (key: string) => new AppError(404, 'NoSuchKey', `The specified key "${key}" does not exist.`),
+  /** `/_/…` is the server's own (health, metrics); nothing else lives there. */
+  noSuchEndpoint: (path: string) => new AppError(404, 'NoSuchKey', `${path} is not an endpoint of this server: /_/ is reserved for /_/health and /_/metrics.`),
   invalidRange: (size: number) =>
     new AppError(416, 'InvalidRange', `The requested range is not satisfiable (object size ${size}).`, {
       headers: { 'Content-Range': `bytes */${size}` },
@@ -113,7 +115,8 @@ export const errors = {
   /** The shared nonce store (Redis) did not answer: a signed request is refused rather than let through unchecked. */
   replayCheckUnavailable: (cause: unknown) =>
     new AppError(503, 'ServiceUnavailable', 'The replay check is unavailable (the nonce store did not answer); retry later.', { retryAfter: 1, cause }),
-  payloadTooLarge: (limit: number) => new AppError(413, 'InvalidArgument', `The request body is larger than ${limit} bytes.`),
+  /** An upload over STILLFRAME_MAX_PUT_BYTES: EntityTooLarge, as OSS answers it. */
+  uploadTooLarge: (limit: number) => new AppError(413, 'EntityTooLarge', `The upload is larger than ${limit} bytes (STILLFRAME_MAX_PUT_BYTES).`),
   /** A request body over STILLFRAME_MAX_BODY_BYTES: the connection closes, so the rest is never read. */
   bodyTooLarge: (limit: number) =>
     new AppError(413, 'EntityTooLarge', `The request body is larger than ${limit} bytes (STILLFRAME_MAX_BODY_BYTES).`, { headers: { Connection: 'close' } }),

@@ -53,7 +53,8 @@ export interface CaptureDeps {
 }
 
 export interface Capture {
-  snapshot(bucket: string, key: string, stat: ObjectStat, plan: SnapshotPlan, signal?: AbortSignal): Promise<SnapshotResult>;
+  /** `canonical` = canonicalSnapshot(plan), when the caller has it already (the route keeps it per process string). */
+  snapshot(bucket: string, key: string, stat: ObjectStat, plan: SnapshotPlan, signal?: AbortSignal, canonical?: string): Promise<SnapshotResult>;
   /** Tasks: probe and index a source (from `from` s on the container clock when clipped). */
   openSource(bucket: string, key: string, stat: ObjectStat, from: number | undefined, signal: AbortSignal): Promise<IndexedSource>;
   /** Tasks: decode and render the wanted frames, each handed to `onFrame` as it is ready. */
@@ -95,8 +96,8 @@ export function createCapture(deps: CaptureDeps): Capture {
   }
 
   return {
-    async snapshot(bucket, key, stat, plan, signal) {
-      const cacheKey = `${objectVersionKey(bucket, key, stat.etag)}\u0000${canonicalSnapshot(plan)}`;
+    async snapshot(bucket, key, stat, plan, signal, canonical = canonicalSnapshot(plan)) {
+      const cacheKey = `${objectVersionKey(bucket, key, stat.etag)}\u0000${canonical}`;
       const cached = caches.images.get(cacheKey);
       cacheLookups.inc({ cache: 'image', result: cached ? 'hit' : 'miss' });
       if (cached) return { ...cached, cacheHit: true, timings: { open: 0, decode: 0, encode: 0 } };

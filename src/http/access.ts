@@ -30,8 +30,9 @@ export interface AccessControl {
   /**
    * Checks an object request (GET/HEAD/PUT) before anything is read: verifies any signature it carries,
    * then the bucket's ACL. Returns the signing AccessKeyId (undefined when anonymous); throws 403.
+   * `request` is asked for only when keys are configured: without them, a cached hit never builds one.
    */
-  authorizeObject(request: Request, url: URL, bucket: string, key: string, mode: 'read' | 'write'): string | undefined;
+  authorizeObject(request: () => Request, url: URL, bucket: string, key: string, mode: 'read' | 'write'): string | undefined;
 }
 
 export function createAccessControl(settings: AccessSettings): AccessControl {
@@ -50,8 +51,9 @@ export function createAccessControl(settings: AccessSettings): AccessControl {
     mayRead,
     mayWrite,
     restricted,
-    authorizeObject(request, url, bucket, key, mode) {
+    authorizeObject(lazyRequest, url, bucket, key, mode) {
       if (!enabled) return undefined;
+      const request = lazyRequest();
       const principal = verifyOssSignature(
         { method: request.method, headers: request.headers, query: parseRawQuery(url.search), bucket, key },
         settings.keys,

@@ -15,5 +15,7 @@ export function limitRequestBodies(maxBytes: number): MiddlewareHandler<AppEnv> 
       throw errors.bodyTooLarge(maxBytes);
     },
   });
-  return (c, next) => (c.req.method === 'PUT' ? next() : limit(c, next));
+  // GET and HEAD bodies are never read; looking for one would build the whole Request object that a
+  // cached hit otherwise never needs.
+  return (c, next) => (c.req.method === 'PUT' || c.req.method === 'GET' || c.req.method === 'HEAD' ? next() : limit(c, next));
 }

@@ -130,7 +130,8 @@ export function taskInfo(task: TaskRecord, withDefinition: boolean) {
     Code: task.Code,
     Message: task.Message,
     CreateTime: task.CreateTime,
-    StartTime: task.StartTime ?? task.CreateTime,
+    // Empty until a worker starts it (as EndTime until it ends): a queued task has not started.
+    StartTime: task.StartTime ?? '',
     EndTime: task.EndTime ?? '',
     Progress: task.Progress,
     UserData: task.UserData ?? '',

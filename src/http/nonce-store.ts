@@ -15,17 +15,30 @@ export interface NonceStore {
   close(): Promise<void>;
 }
 
-/** One process's nonces: a Map in arrival order, swept from the front; at most `maxEntries` kept. */
+/**
+ * One process's nonces: a Map in arrival order, expired ones swept from the front. At most `maxEntries`
+ * are kept, and a nonce still valid is never forgotten to make room — that would let its request be
+ * replayed: when every entry is still valid, new signed requests are refused (503) until some expire.
+ */
 export function createMemoryNonceStore(maxEntries = 200_000): NonceStore {
   const seen = new Map<string, number>();
+  const sweep = (now: number, all: boolean) => {
+    for (const [k, until] of seen) {
+      if (until > now) {
+        if (!all) break;
+        continue;
+      }
+      seen.delete(k);
+    }
+  };
   return {
     async claim(key, expiresAt, now) {
-      for (const [k, until] of seen) {
-        if (until > now && seen.size < maxEntries) break;
-        seen.delete(k);
-      }
+      sweep(now, false);
       const until = seen.get(key);
       if (until !== undefined && until > now) return false;
+      // Expiry follows the signed timestamp, not arrival: expired entries may sit behind valid ones.
+      if (until === undefined && seen.size >= maxEntries) sweep(now, true);
+      if (until === undefined && seen.size >= maxEntries) throw errors.replayCheckUnavailable(new Error(`${maxEntries} nonces still valid`));
       seen.delete(key);
       seen.set(key, expiresAt);
       return true;

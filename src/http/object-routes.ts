@@ -97,7 +97,7 @@ function etagOf(stat: ObjectStat, canonical: string): string {
 }
 
 const ms = (value: number) => value.toFixed(1);
-const HIT_TIMING = `probe;dur=${ms(0)}, decode;dur=${ms(0)}, encode;dur=${ms(0)}, total;dur=`;
+const HIT_TIMING = `open;dur=${ms(0)}, decode;dur=${ms(0)}, encode;dur=${ms(0)}, total;dur=`;
 
 function serverTiming(result: SnapshotResult, total: number): string {
   const { open, decode, encode } = result.timings;
@@ -129,7 +129,7 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
     if (url.search.length > MAX_QUERY_LENGTH) throw errors.invalidArgument(`The query string is longer than ${MAX_QUERY_LENGTH} characters.`);
     const { bucket, key } = locateObject(deps.domain ? (requestHeader(c, 'host') ?? '') : '', url.pathname, deps.domain);
     // Before anything is read: a private object's existence is not revealed to an unsigned request.
-    deps.access.authorizeObject(c.req.raw, url, bucket, key, 'read');
+    deps.access.authorizeObject(() => c.req.raw, url, bucket, key, 'read');
     const processes = url.searchParams.getAll('x-oss-process');
     if (processes.length > 1) throw errors.malformedProcess('x-oss-process appears more than once.');
     const process = processes[0];
@@ -146,7 +146,7 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
       const started = performance.now();
       let result: SnapshotResult;
       try {
-        result = await deps.capture.snapshot(bucket, key, stat, plan, signal);
+        result = await deps.capture.snapshot(bucket, key, stat, plan, signal, canonical);
       } catch (err) {
         // The stat may be up to STILLFRAME_SOURCE_REVALIDATE_MS old: an object rewritten meanwhile fails
         // reads pinned to its old ETag. Once more with the current stat, if it did change.
@@ -157,7 +157,7 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
         etag = etagOf(stat, canonical);
         condition = evaluateConditions(requestHeaders(c), { etag, lastModified: stat.lastModified });
         if (condition) return c.body(null, condition, snapshotValidators(etag, stat, deps.snapshotCacheControl));
-        result = await deps.capture.snapshot(bucket, key, stat, plan, signal);
+        result = await deps.capture.snapshot(bucket, key, stat, plan, signal, canonical);
       }
       const total = performance.now() - started;
       c.set('cacheHit', result.cacheHit);
@@ -211,20 +211,20 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
     const { bucket, key } = locateObject(c.req.header('host') ?? '', url.pathname, deps.domain);
     validateBucket(bucket);
     validateKey(key);
-    deps.access.authorizeObject(c.req.raw, url, bucket, key, 'write');
+    deps.access.authorizeObject(() => c.req.raw, url, bucket, key, 'write');
     if (deps.store.readOnly) throw errors.readOnlyStorage(deps.store.description);
     const length = c.req.header('content-length');
     const chunked = /\bchunked\b/i.test(c.req.header('transfer-encoding') ?? '');
     if (length === undefined && !chunked) throw errors.lengthRequired();
     if (length !== undefined && !/^\d+$/.test(length.trim())) throw errors.invalidArgument(`Content-Length "${length}" is not a byte count.`);
-    if (length !== undefined && Number(length) > put.maxBytes) throw errors.payloadTooLarge(put.maxBytes);
+    if (length !== undefined && Number(length) > put.maxBytes) throw errors.uploadTooLarge(put.maxBytes);
     const md5 = c.req.header('content-md5');
     const hash = md5 === undefined ? undefined : createHash('md5');
     let received = 0;
     const guard = new Transform({
       transform(chunk: Buffer, _encoding, done) {
         received += chunk.length;
-        if (received > put.maxBytes) return done(errors.payloadTooLarge(put.maxBytes));
+        if (received > put.maxBytes) return done(errors.uploadTooLarge(put.maxBytes));
         hash?.update(chunk);
         done(null, chunk);
       },

@@ -101,18 +101,12 @@ export interface ExtractResult {
   seeks: number;
 }
 
-export interface ProbeJob {
-  kind: 'probe';
-  source: SourceRef;
-}
-
-export type Job = CaptureJob | IndexJob | ExtractJob | ProbeJob;
+export type Job = CaptureJob | IndexJob | ExtractJob;
 
 export interface JobResults {
   capture: CaptureResult;
   index: IndexResult;
   extract: ExtractResult;
-  probe: MediaInfo;
 }
 
 /** An error a job ended with: the AppError fields, rebuilt as an AppError on the server side. */

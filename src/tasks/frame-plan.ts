@@ -45,14 +45,20 @@ export function clipOf(source: TaskSource, videoEnd: number): Clip {
   return { start: source.startTime, end };
 }
 
-/** Capture times (media seconds) of an interval, average or dhash spec. */
-export function sampleTimes(spec: SnapshotSpec, clip: Clip): number[] {
+/** Where a spec starts in the clip (media seconds), or a 400 when that is at or past its end — any mode. */
+function specStart(spec: SnapshotSpec, clip: Clip): number {
   const start = clip.start + spec.startTime;
   if (start >= clip.end - SLACK) {
     throw errors.invalidArgument(
       `${spec.field}.StartTime ${spec.startTime} s is at or past the end of the ${clip.start > 0 ? 'clipped ' : ''}video (${(clip.end - clip.start).toFixed(3)} s).`,
     );
   }
+  return start;
+}
+
+/** Capture times (media seconds) of an interval, average or dhash spec. */
+export function sampleTimes(spec: SnapshotSpec, clip: Clip): number[] {
+  const start = specStart(spec, clip);
   if (spec.mode === 'average') {
     const step = (clip.end - start) / spec.number;
     return Array.from({ length: spec.number }, (_, k) => start + k * step);
@@ -71,7 +77,7 @@ export function sampleTimes(spec: SnapshotSpec, clip: Clip): number[] {
 
 /** Frame indices of the key frames in the clip from the spec's StartTime, at most Number (0 = all). */
 export function keyframesIn(index: FrameIndex, streamStart: number, spec: SnapshotSpec, clip: Clip): number[] {
-  const from = streamStart + clip.start + spec.startTime - SLACK;
+  const from = streamStart + specStart(spec, clip) - SLACK;
   const to = streamStart + clip.end - SLACK;
   const found: number[] = [];
   for (let i = 0; i < index.pts.length; i++) {

@@ -221,7 +221,7 @@ export async function createRedisBackend(options: RedisBackendOptions): Promise<
     },
 
     // BullMQ keeps the queue in Redis: jobs of a node that died come back through the stalled check, not
-    // through here. A notification interrupted by a crash is not tracked (README "Scale-out": not done).
+    // through here. A notification interrupted by a crash is not tracked (docs/scale-out.md: not done).
     async start(runner) {
       if (options.role !== 'api') startWorker(runner);
       return [];

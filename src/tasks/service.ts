@@ -112,7 +112,7 @@ export async function createTaskService(deps: TaskServiceDeps, backend: TaskBack
   const running = new Map<string, AbortController>();
   let closed = false;
 
-  const finished = deps.metrics.counter('stillframe_tasks_total', 'IMM tasks finished by status');
+  const finished = deps.metrics.counter('stillframe_tasks_total', 'IMM tasks finished by status', ['status']);
   const extracted = deps.metrics.counter('stillframe_task_frames_total', 'Frames of task extractions: wanted, and decoded to get them', ['counted']);
   const attemptSeconds = deps.metrics.histogram('stillframe_task_seconds', 'One IMM task attempt from start to result, by status (Succeeded, Failed, Interrupted)', [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800], ['status']);
   deps.metrics.gauge('stillframe_tasks_running', 'IMM tasks running on this node', () => running.size);

@@ -75,12 +75,12 @@ describe('the spec error table', () => {
   });
 
   it.each([
-    ['media/random.mp4', /not a media file/],
-    ['media/empty.mp4', /not a media file/],
+    ['media/random.mp4', /not video or audio in a container stillframe reads/],
+    ['media/empty.mp4', /not video or audio in a container stillframe reads/],
     ['media/truncated.mp4', /./],
-    ['media/picture.mp4', /not a media file/],
+    ['media/picture.mp4', /not video or audio in a container stillframe reads/],
     ['media/silent.mp3', /no video stream/],
-    ['media/playlist.mp4', /not a media file/],
+    ['media/playlist.mp4', /not video or audio in a container stillframe reads/],
   ])('%s → 400 InvalidArgument, never 5xx', async (object, message) => {
     const e = await call(object, 'video/snapshot,t_1000');
     expect(e).toMatchObject({ status: 400, code: 'InvalidArgument' });

@@ -52,6 +52,12 @@ export const ALLOWED_DEMUXERS = [
   'rm', 'mpeg', 'mpegvideo', 'mp3', 'aac', 'ogg', 'flac', 'wav',
 ].join(',');
 
+/** What a client is told when the bytes are not media the engine reads (FFmpeg's own words added). */
+const notMedia = (code: number) =>
+  errors.notMedia(
+    `The object is not video or audio in a container stillframe reads (MP4/MOV, Matroska/WebM, MPEG-TS, AVI, FLV, ASF/WMV, RealMedia, MPEG-PS, MP3, AAC, Ogg, FLAC, WAV, or an HLS playlist); FFmpeg says: ${describeError(code)}.`,
+  );
+
 // Custom I/O buffer: one read of this size at a time reaches the server (block-cache granularity).
 const IO_BUFFER = 256 * 1024;
 
@@ -135,7 +141,7 @@ function openDemuxer(ref: SourceRef, hlsFirstSegment = 0): { fmt: FormatContext;
   if (opened < 0) {
     io?.freeContext();
     fmt.freeContext();
-    throw errors.notMedia(`The object is not a media file the engine can read: ${describeError(opened)}.`);
+    throw notMedia(opened);
   }
   return { fmt, io };
 }
@@ -242,7 +248,7 @@ export class OpenSource {
     this.packet.alloc();
     try {
       const found = this.fmt.findStreamInfoSync(null);
-      if (found < 0) throw errors.notMedia(`The object is not a media file the engine can read: ${describeError(found)}.`);
+      if (found < 0) throw notMedia(found);
       const streams = this.fmt.streams ?? [];
       const chosen = chooseVideo(streams);
       const formatName = ref.kind === 'hls' ? 'hls' : (this.fmt.iformat?.name ?? 'unknown');

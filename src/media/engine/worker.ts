@@ -100,7 +100,9 @@ function index(job: IndexJob): IndexResult {
 }
 
 // The server writes each extracted output before acknowledging it; this many may be on their way.
-const IN_FLIGHT = 4;
+const IN_FLIGHT = 8;
+// Frames converted and being encoded (sharp, on its own thread) while the next ones decode here.
+const RENDERING = 3;
 
 async function extract(id: number, job: ExtractJob): Promise<ExtractResult> {
   const { source } = sourceFor(job.source);
@@ -111,6 +113,17 @@ async function extract(id: number, job: ExtractJob): Promise<ExtractResult> {
   const wanted: WantedFrame[] = job.frames.map((pts, i) => ({ pts: source.ticks(pts), keyPts: source.ticks(job.keyframes[i] ?? pts) }));
   const output = job.output;
   const geometry = output.kind === 'image' ? planGeometry(source.video, output.render) : undefined;
+  const { width, height } = output.kind === 'image' ? geometry!.output : output;
+  // Outputs leave in order; each one's encoding starts as soon as its frame is converted, so the
+  // decoder runs on while sharp encodes the frames before it.
+  let tail: Promise<void> = Promise.resolve();
+  let rendering = 0;
+  const deliver = async (position: number, pts: bigint, data: Promise<Uint8Array>) => {
+    const bytes = await data;
+    send({ type: 'frame', id, frame: { position, pts: source.seconds(pts), data: bytes, width, height } });
+    sent++;
+    while (sent - flow.acked >= IN_FLIGHT && !cancelled.has(id)) await new Promise<void>((resolve) => (flow.wake = resolve));
+  };
   // A cover picture (audio file) is one still, whatever the times asked for.
   const walk: typeof extractFrames = source.video.isCoverArt ? coverFrames : extractFrames;
   try {
@@ -119,17 +132,19 @@ async function extract(id: number, job: ExtractJob): Promise<ExtractResult> {
       wanted,
       job.keyframesOnly,
       async (position, frame, pts) => {
-        const data =
+        const data: Promise<Uint8Array> =
           output.kind === 'image'
-            ? await render(source, frame, geometry!, output.render.format)
-            : source.converter.convert(frame, { kind: 'grey', width: output.width, height: output.height }).data;
-        const { width, height } = output.kind === 'image' ? geometry!.output : output;
-        send({ type: 'frame', id, frame: { position, pts: source.seconds(pts), data, width, height } });
-        sent++;
-        while (sent - flow.acked >= IN_FLIGHT && !cancelled.has(id)) await new Promise<void>((resolve) => (flow.wake = resolve));
+            ? render(source, frame, geometry!, output.render.format)
+            : Promise.resolve(source.converter.convert(frame, { kind: 'grey', width: output.width, height: output.height }).data);
+        // The frame is converted by now (render() converts before it returns its promise): it may be freed.
+        data.catch(() => {});
+        rendering++;
+        tail = tail.then(() => deliver(position, pts, data)).finally(() => rendering--);
+        if (rendering >= RENDERING) await tail;
       },
       () => cancelled.has(id),
     );
+    await tail;
     return stats;
   } finally {
     acks.delete(id);
@@ -152,8 +167,6 @@ async function run(id: number, job: Job): Promise<unknown> {
   switch (job.kind) {
     case 'capture':
       return capture(job);
-    case 'probe':
-      return sourceFor(job.source).source.info;
     case 'index':
       return index(job);
     case 'extract':
