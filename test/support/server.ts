@@ -57,7 +57,7 @@ export interface TestServer {
   /** CreateMediaConvertTask, then wait(): the ended task. */
   run(request: Record<string, unknown>): Promise<Json>;
   /** Capture worker jobs run so far (any outcome), by kind, from /_/metrics. */
-  jobs(): Promise<Record<'capture' | 'index' | 'extract' | 'probe', number>>;
+  jobs(): Promise<Record<'capture' | 'index' | 'extract', number>>;
   /** Capture workers replaced so far, by reason (crash, timeout, memory, abandoned, recycle). */
   restarts(): Promise<Record<string, number>>;
   /**
@@ -146,11 +146,11 @@ export async function startServer(options: ServerOptions = {}): Promise<TestServ
 }
 
 /** Capture worker jobs a server has run (any outcome), by kind. */
-export async function workerJobs(url: string): Promise<Record<'capture' | 'index' | 'extract' | 'probe', number>> {
+export async function workerJobs(url: string): Promise<Record<'capture' | 'index' | 'extract', number>> {
   const text = await (await fetch(`${url}/_/metrics`)).text();
   const count = (kind: string) =>
     [...text.matchAll(new RegExp(`^stillframe_worker_jobs_total\\{[^}]*kind="${kind}"[^}]*\\} (\\d+)`, 'gm'))].reduce((sum, m) => sum + Number(m[1]), 0);
-  return { capture: count('capture'), index: count('index'), extract: count('extract'), probe: count('probe') };
+  return { capture: count('capture'), index: count('index'), extract: count('extract') };
 }
 
 /** Sum of the samples of metric `name` whose labels include `labels`, from a server's /_/metrics. */
