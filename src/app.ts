@@ -27,7 +27,8 @@ export function createApp(deps: Deps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const requests = metrics.counter('stillframe_http_requests_total', 'HTTP requests by route kind, method and status', ['route', 'method', 'status']);
   const duration = metrics.histogram('stillframe_http_request_duration_seconds', 'HTTP request latency by route kind', LATENCY_BUCKETS, ['route']);
-  const snapshotSeconds = metrics.histogram('stillframe_snapshot_seconds', 'Snapshot capture time (result cache hit or capture) by cache outcome', LATENCY_BUCKETS, ['cache']);
+  // The name predates image processing: it times every `x-oss-process` answer (frames and images).
+  const processSeconds = metrics.histogram('stillframe_snapshot_seconds', 'x-oss-process answer time (result cache hit, or capture and processing) by cache outcome', LATENCY_BUCKETS, ['cache']);
 
   app.use('*', async (c, next) => {
     const requestId = newRequestId();
@@ -109,7 +110,8 @@ export function createApp(deps: Deps): Hono<AppEnv> {
       store: deps.store,
       stats: deps.stats,
       capture: deps.capture,
-      snapshotSeconds,
+      styles: deps.styles,
+      processSeconds,
       domain: config.domain,
       maxOutputDimension: config.limits.maxOutputDimension,
       snapshotCacheControl: config.http.snapshotCacheControl,

@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 import { createCapture, type Capture } from './core/capture.js';
 import { createLimiter, type Limiter } from './core/limiter.js';
 import { createMetrics, LATENCY_BUCKETS, type Metrics } from './core/metrics.js';
+import type { ImageLimits } from './image/actions.js';
 import { createLogger, type Logger } from './log.js';
 import { createBlockCache } from './media/block-cache.js';
 import { createMemoryNonceStore, createRedisNonceStore, type NonceStore } from './http/nonce-store.js';
@@ -53,6 +54,11 @@ export interface DepsOverrides {
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
+/** OSS's image limits, with the pixel counts from the settings (the sides are OSS's). */
+function imageLimitsOf(config: Config): ImageLimits {
+  return { maxSourceSide: 30_000, maxSourcePixels: config.limits.maxImagePixels, maxOutputSide: 16_384, maxOutputPixels: config.limits.maxImageOutputPixels };
+}
+
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
   const log = overrides.log ?? createLogger(config.logLevel);
   const metrics = createMetrics();
@@ -87,6 +93,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       maxSourcePixels: config.limits.maxSourcePixels,
       maxSourceDurationSeconds: config.limits.maxSourceDurationSeconds,
       quality: config.quality,
+      imageLimits: imageLimitsOf(config),
       tonemap: engine.tonemap,
       openSources: engine.openSources,
       // Half the ceiling: open sources are a cache, the other half is for the job at hand.
@@ -111,7 +118,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     caches,
     limiter,
     metrics,
-    limits: { maxSourceBytes: config.limits.maxSourceBytes },
+    limits: { maxSourceBytes: config.limits.maxSourceBytes, maxImageBytes: config.limits.maxImageBytes },
     timeoutMs: { snapshot: engine.timeoutMs, task: config.tasks.timeoutMs },
   });
   // Scale-out: with a Redis URL, records and the queue are shared by every node (docs/scale-out.md).
