@@ -138,6 +138,17 @@ describe('styles, open server', () => {
     expect((await put('full', 's50', styleBody('image/resize,w_1'))).status).toBe(200);
   });
 
+  it('concurrent puts to one bucket: exactly 50 succeed, the file is whole, no temporary file is left', async () => {
+    const answers = await Promise.all(Array.from({ length: 60 }, (_, i) => put('race', `r${i}`, styleBody(`image/resize,w_${i + 1}`))));
+    expect(answers.filter((r) => r.status === 200)).toHaveLength(50);
+    expect(answers.filter((r) => r.status === 400)).toHaveLength(10);
+    for (const r of answers) await r.body?.cancel();
+    expect(styles(await (await get('race')).text())).toHaveLength(50);
+    const dir = join(server.root, '.stillframe', 'styles');
+    expect((await readdir(dir)).filter((f) => f.startsWith('race'))).toEqual(['race.json']);
+    expect((JSON.parse(await readFile(join(dir, 'race.json'), 'utf8')) as { styles: unknown[] }).styles).toHaveLength(50);
+  });
+
   it('bad style names → 400 InvalidArgument 0017-00000251', async () => {
     for (const name of ['Images!tyle', 'a b', 'x'.repeat(64), 'ümlaut', 'a/b', '']) {
       await expectError(await put('media', name, styleBody('image/resize,p_60')), 400, 'InvalidArgument', {
