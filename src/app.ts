@@ -12,6 +12,7 @@ import { createImmHandler, immErrorResponse, isImmRequest } from './http/imm-rou
 import { createObjectRoutes } from './http/object-routes.js';
 import { createOpsRoutes } from './http/ops-routes.js';
 import { ossErrorBody, ossErrorHeaders } from './http/oss-errors.js';
+import { createStyleHandler, isStyleRequest } from './http/style-routes.js';
 
 // OSS request ids are 24 upper-case hex characters: a random per-process prefix and a counter — unique
 // across a fleet, and no random-number call on the hot path.
@@ -104,6 +105,19 @@ export function createApp(deps: Deps): Hono<AppEnv> {
     limits: { maxOutputDimension: config.limits.maxOutputDimension, maxFramesPerTask: config.tasks.maxFramesPerTask },
   });
   app.use('/', async (c, next) => (isImmRequest(c.req.method, c.get('url'), c.req.raw.headers) ? imm(c) : next()));
+  // Bucket-level `?style` requests (PutStyle, GetStyle, ListStyle, DeleteStyle) before the object routes;
+  // an object URL carrying `style` falls through to them.
+  const styles = createStyleHandler({
+    styles: deps.styles,
+    access,
+    domain: config.domain,
+    maxBodyBytes: config.http.maxBodyBytes,
+    limits: { maxOutputDimension: config.limits.maxOutputDimension },
+  });
+  app.use('*', async (c, next) => {
+    const answer = isStyleRequest(c.get('url')) ? await styles(c) : undefined;
+    return answer ?? next();
+  });
   app.route(
     '/',
     createObjectRoutes({

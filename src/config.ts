@@ -64,7 +64,7 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** The IMM task API (asynchronous frame capture). */
   tasks: {
-    /** Journal of projects and tasks; `<storage root>/.stillframe` unless set. */
+    /** Journal of projects and tasks, and the image styles without Redis; `<storage root>/.stillframe` unless set. */
     stateDir: string;
     concurrency: number;
     maxFramesPerTask: number;
@@ -309,7 +309,7 @@ export const SETTINGS = {
   opsToken: { env: 'STILLFRAME_OPS_TOKEN', help: 'When set, /_/metrics needs Authorization: Bearer <token>, and /_/health shows only its status without it.', shown: '(open)', parse: (raw: string, name: string) => secretToken(raw, name) as string | undefined, default: undefined },
   shutdownGraceMs: { env: 'STILLFRAME_SHUTDOWN_GRACE_MS', help: 'On SIGTERM/SIGINT, how long in-flight requests may take before exit.', parse: integer(0), default: 25_000 },
   demoMedia: { env: 'STILLFRAME_DEMO', help: 'On start, generate the sample media when missing (demo/sample.mp4 and test-bucket/video-demo/: local directory storage only) and create the IMM project test-project.', parse: boolean, default: true },
-  stateDir: { env: 'STILLFRAME_STATE_DIR', help: 'Directory of the task journal (projects, tasks, progress); survives restarts.', shown: '<storage root>/.stillframe (./.stillframe with s3:// or http(s):// storage)', parse: (raw: string) => resolve(raw) as string | undefined, default: undefined },
+  stateDir: { env: 'STILLFRAME_STATE_DIR', help: 'Directory of the task journal (projects, tasks, progress) and of the image styles (without Redis); survives restarts.', shown: '<storage root>/.stillframe (./.stillframe with s3:// or http(s):// storage)', parse: (raw: string) => resolve(raw) as string | undefined, default: undefined },
   taskConcurrency: { env: 'STILLFRAME_TASK_CONCURRENCY', help: 'IMM tasks run at once (each runs one decoding job at a time, in the limiter\'s batch lane).', parse: integer(1, 256), default: 2 },
   maxFramesPerTask: { env: 'STILLFRAME_MAX_FRAMES_PER_TASK', help: 'Most frames one task may capture (dhash: sample) in total; more → LimitExceededError.', parse: integer(1, 1_000_000), default: 2000 },
   taskRetentionDays: { env: 'STILLFRAME_TASK_RETENTION_DAYS', help: 'Days a finished task stays queryable (GetTask/ListTasks).', parse: integer(1, 3650), default: 7 },

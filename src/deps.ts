@@ -17,6 +17,7 @@ import { timeFetch, timeStore } from './source/timed-store.js';
 import { createJournalBackend } from './tasks/journal-backend.js';
 import { createRedisBackend } from './tasks/redis-backend.js';
 import { createTaskService, type TaskService } from './tasks/service.js';
+import { createFileStyleStore, createRedisStyleStore, type StyleStore } from './styles/store.js';
 
 export interface Deps {
   config: Config;
@@ -40,9 +41,11 @@ export interface Deps {
   tasks: TaskService;
   /** Signed RPC requests' nonces: in process, or in Redis shared by the fleet (STILLFRAME_REDIS_URL). */
   nonces: NonceStore;
+  /** Image styles per bucket: a JSON file per bucket in the state directory, or Redis hashes (STILLFRAME_REDIS_URL). */
+  styles: StyleStore;
   isDraining: () => boolean;
   setDraining: () => void;
-  /** Stops the task service, the nonce store and the workers (after draining). */
+  /** Stops the task service, the nonce and style stores and the workers (after draining). */
   close(): Promise<void>;
 }
 
@@ -141,6 +144,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   );
   // A captured signed request must not replay on another node: nonces go where the tasks are shared.
   const nonces = scale.redisUrl ? createRedisNonceStore({ url: scale.redisUrl, prefix: scale.redisPrefix, log }) : createMemoryNonceStore();
+  // Styles live where the tasks do: the state directory (locked to this process), or Redis for the fleet.
+  const styles = scale.redisUrl ? createRedisStyleStore({ url: scale.redisUrl, prefix: scale.redisPrefix, log }) : createFileStyleStore({ dir: stateDir });
   // The spec's sample requests name this project: with sample media on, they work as written.
   if (config.demoMedia) await tasks.ensureProject('test-project', 'Sample project for the IMM frame-capture examples');
   await pool.ready;
@@ -159,6 +164,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     capture,
     tasks,
     nonces,
+    styles,
     isDraining: () => draining,
     setDraining: () => {
       draining = true;
@@ -168,6 +174,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     async close() {
       await tasks.close();
       await nonces.close();
+      await styles.close();
       await pool.close();
     },
   };

@@ -98,6 +98,16 @@ export const errors = {
     new AppError(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.'),
   ossUnknownKey: () => new AppError(403, 'InvalidAccessKeyId', 'The OSS Access Key Id you provided does not exist in our records.'),
   ossTimeSkewed: () => new AppError(403, 'RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.'),
+  // Image styles (src/styles/, src/http/style-routes.ts): OSS's codes and ECs for PutStyle/GetStyle.
+  invalidStyleName: (name: string) =>
+    new AppError(400, 'InvalidArgument', `The value: ${name} of parameter: stylename is invalid.`, { ec: '0017-00000251' }),
+  invalidStyleContent: () => new AppError(400, 'BadRequest', 'Style content is invalid.', { ec: '0017-00000253' }),
+  /** OSS documents no code for the 51st style: InvalidArgument with the limit in the message. */
+  tooManyStyles: (bucket: string, max: number) =>
+    new AppError(400, 'InvalidArgument', `The bucket "${bucket}" already has ${max} styles, the most a bucket may have: delete one first.`),
+  noSuchStyle: (name: string) => new AppError(404, 'NoSuchStyle', `The specified style "${name}" does not exist.`),
+  malformedXml: (detail: string) =>
+    new AppError(400, 'MalformedXML', `The XML you provided was not well-formed or did not validate against our published schema: ${detail}`),
   // IMM (RPC API) codes: the JSON renderer shows `code` and `message` as IMM does.
   invalidVersion: (expected: string, received: unknown) => new AppError(400, 'InvalidVersion', `Expected Version ${expected} but received ${JSON.stringify(received)}.`),
   actionNotFound: (action: string, known: readonly string[]) =>
