@@ -51,6 +51,21 @@ export const errors = {
     }),
   malformedProcess: (message: string) =>
     new AppError(400, 'InvalidArgument', message, { ec: SNAPSHOT_PARAM_EC.process }),
+  /** `image/…` parameters, in the snapshot's style: `Expected integer between 1 and 16384 for resize w but received "0".`
+   *  `param` is empty for value-form actions (`rotate,90`): `… for rotate but received "400".` */
+  imageParam: (action: string, param: string, expected: string, received: string, ec?: string) =>
+    new AppError(400, 'InvalidArgument', `Expected ${expected} for ${param ? `${action} ${param}` : action} but received "${received}".`, { ec }),
+  /** A malformed `image/…` or `style/…` process (unknown action, repeated parameter, bad chain). */
+  imageProcess: (message: string, ec?: string) => new AppError(400, 'InvalidArgument', message, { ec }),
+  /** `sys/saveas` outside a POST body (OSS answers a GET carrying it with 400). */
+  saveAsNotAllowed: () =>
+    new AppError(400, 'InvalidArgument', 'sys/saveas is only allowed in a POST /{bucket}/{key}?x-oss-process request body.'),
+  /** OSS 0017-00000251 (bad characters) / 0017-00000250 (bad length): style names are 1–63 of [A-Za-z0-9_.-]. */
+  invalidStyleName: (name: string, ec: '0017-00000250' | '0017-00000251' = '0017-00000251') =>
+    new AppError(400, 'InvalidArgument', `The value: ${name} of parameter: stylename is invalid.`, { ec }),
+  /** OSS 0017-00000253; `detail` says why when the reason is not the forbidden characters. */
+  invalidStyleContent: (detail?: string) =>
+    new AppError(400, 'BadRequest', detail ? `Style content is invalid. ${detail}` : 'Style content is invalid.', { ec: '0017-00000253' }),
   invalidArgument: (message: string, cause?: unknown) => new AppError(400, 'InvalidArgument', message, { cause }),
   notMedia: (message: string, cause?: unknown) => new AppError(400, 'InvalidArgument', message, { cause }),
   limitExceeded: (message: string) => new AppError(400, 'InvalidArgument', message),
