@@ -113,10 +113,7 @@ export const errors = {
     new AppError(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.'),
   ossUnknownKey: () => new AppError(403, 'InvalidAccessKeyId', 'The OSS Access Key Id you provided does not exist in our records.'),
   ossTimeSkewed: () => new AppError(403, 'RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.'),
-  // Image styles (src/styles/, src/http/style-routes.ts): OSS's codes and ECs for PutStyle/GetStyle.
-  invalidStyleName: (name: string) =>
-    new AppError(400, 'InvalidArgument', `The value: ${name} of parameter: stylename is invalid.`, { ec: '0017-00000251' }),
-  invalidStyleContent: () => new AppError(400, 'BadRequest', 'Style content is invalid.', { ec: '0017-00000253' }),
+  // Image styles (src/styles/, src/http/style-routes.ts); the name and content errors are with the image errors above.
   /** OSS documents no code for the 51st style: InvalidArgument with the limit in the message. */
   tooManyStyles: (bucket: string, max: number) =>
     new AppError(400, 'InvalidArgument', `The bucket "${bucket}" already has ${max} styles, the most a bucket may have: delete one first.`),

@@ -8,7 +8,7 @@ import type { Histogram } from '../core/metrics.js';
 import { errors } from '../errors.js';
 import type { StatCache } from '../source/stat-cache.js';
 import type { StyleStore } from '../styles/store.js';
-import { contentTypeFor, validateBucket, validateKey, type ObjectStat, type ObjectStore } from '../source/store.js';
+import { contentTypeFor, validateBucket, validateKey, type ObjectStore } from '../source/store.js';
 import type { AccessControl } from './access.js';
 import { evaluateConditions, evaluateRange } from './conditional.js';
 import { requestHeader, requestHeaders, type AppEnv } from './context.js';

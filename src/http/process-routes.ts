@@ -87,7 +87,7 @@ export function createProcessHandlers(deps: ProcessRoutesDeps) {
   async function resolve(bucket: string, request: ProcessRequest): Promise<Resolved['request']> {
     if (request.kind !== 'style') return request;
     const style = await deps.styles.get(bucket, request.name);
-    if (!style) throw errors.noSuchStyle(bucket, request.name);
+    if (!style) throw errors.noSuchStyle(request.name);
     const content = parse(style.content);
     if (content.kind === 'style') throw errors.invalidArgument(`The style "${request.name}" refers to another style.`);
     return content;

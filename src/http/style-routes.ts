@@ -11,7 +11,7 @@ import type { Context } from 'hono';
 import { errors } from '../errors.js';
 import { validateBucket } from '../source/store.js';
 import type { Style, StyleStore } from '../styles/store.js';
-import { parseStyleContent, type StyleContentLimits, validateStyleName } from '../styles/validate.js';
+import { parseStyleContent, type ProcessLimits, validateStyleName } from '../process/image-process.js';
 import type { AccessControl } from './access.js';
 import type { AppEnv } from './context.js';
 import { locateObject } from './object-routes.js';
@@ -24,7 +24,7 @@ export interface StyleRoutesDeps {
   /** The PutStyle body limit (STILLFRAME_MAX_BODY_BYTES: object PUTs bypass the app's body limit). */
   maxBodyBytes: number;
   /** Passed to the content parser. */
-  limits: StyleContentLimits;
+  limits: ProcessLimits;
 }
 
 /** A style sub-resource request: the query names `style` (with or without a value). */

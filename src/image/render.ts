@@ -1,6 +1,6 @@
 // A scaled RGB picture → the finished image: turn, crop or pad (src/image/geometry.ts decided how), then
 // encode with sharp. Runs in the capture workers, right after the engine scaled the frame.
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import type { ImageFormat } from '../process/snapshot.js';
 import type { Geometry } from './geometry.js';
 
@@ -24,7 +24,7 @@ export const CONTENT_TYPES: Record<ImageFormat, string> = {
 };
 
 /** The picture turned, cropped and padded as `geometry` says, not yet encoded. */
-export function shapePicture(picture: RgbPicture, geometry: Geometry): sharp.Sharp {
+export function shapePicture(picture: RgbPicture, geometry: Geometry): Sharp {
   let image = sharp(picture.data, { raw: { width: picture.width, height: picture.height, channels: 3 } });
   if (geometry.turn) image = image.rotate(geometry.turn);
   if (geometry.crop) image = image.extract(geometry.crop);

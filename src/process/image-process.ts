@@ -111,7 +111,11 @@ export interface SaveAs {
   bucket: string | undefined;
 }
 
-/** What the parser needs from the config: `maxOutputDimension` also caps resize w, h, l and s. */
+/**
+ * What the parser needs from the config: `maxOutputDimension` caps a snapshot's w and h. Image actions keep
+ * OSS's own ranges (resize sides up to 16,384): an OSS-valid URL means what it means on OSS, and the
+ * output is bounded by STILLFRAME_MAX_IMAGE_OUTPUT_PIXELS in the pipeline instead.
+ */
 export type ProcessLimits = SnapshotLimits;
 
 // Long enough for a chain with a few watermarks, short enough that a hostile string is rejected before
@@ -277,7 +281,7 @@ class Params {
 function parseResize(tokens: readonly string[], ctx: ChainContext): ImageAction | undefined {
   const names = ['m', 'w', 'h', 'l', 's', 'p', 'limit', 'color', ...(ctx.watermark ? ['P'] : [])];
   const p = new Params('resize', tokens, names);
-  const maxSide = Math.min(OSS_MAX_SIDE, ctx.limits.maxOutputDimension);
+  const maxSide = OSS_MAX_SIDE;
   const mode = p.oneOf('m', RESIZE_MODES, EC.resizeMode) ?? 'lfit';
   const width = p.int('w', 1, maxSide);
   const height = p.int('h', 1, maxSide);

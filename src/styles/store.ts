@@ -15,7 +15,7 @@ import { Redis } from 'ioredis';
 import { errors } from '../errors.js';
 import type { Logger } from '../log.js';
 import { validateBucket } from '../source/store.js';
-import { validateStyleName } from './validate.js';
+import { validateStyleName } from '../process/image-process.js';
 
 /** OSS's limit: styles per bucket. */
 export const MAX_STYLES_PER_BUCKET = 50;
