@@ -603,16 +603,24 @@ function averageHue(p: Pixels): ProcessedImage {
   return json({ RGB: `0x${hex}` }, p.width, p.height);
 }
 
+/** EXIF tags stored as rationals (exif-reader hands them over as floats): printed `n/d` even when whole. */
+const RATIONAL_TAGS = new Set([
+  'XResolution', 'YResolution', 'ExposureTime', 'FNumber', 'CompressedBitsPerPixel', 'ShutterSpeedValue', 'ApertureValue', 'BrightnessValue',
+  'ExposureBiasValue', 'MaxApertureValue', 'SubjectDistance', 'FocalLength', 'FocalPlaneXResolution', 'FocalPlaneYResolution', 'ExposureIndex',
+  'DigitalZoomRatio', 'GPSLatitude', 'GPSLongitude', 'GPSAltitude', 'GPSTimeStamp', 'GPSDOP', 'GPSSpeed', 'GPSTrack', 'GPSImgDirection',
+  'GPSDestLatitude', 'GPSDestLongitude', 'GPSDestBearing', 'GPSDestDistance', 'WhitePoint', 'PrimaryChromaticities', 'YCbCrCoefficients', 'ReferenceBlackWhite',
+]);
+
 /** An EXIF value as OSS prints it. */
-function exifValue(value: unknown): string | undefined {
+function exifValue(value: unknown, isRational = false): string | undefined {
   if (value instanceof Date) {
     const pad = (n: number) => String(n).padStart(2, '0');
     return `${value.getUTCFullYear()}:${pad(value.getUTCMonth() + 1)}:${pad(value.getUTCDate())} ${pad(value.getUTCHours())}:${pad(value.getUTCMinutes())}:${pad(value.getUTCSeconds())}`;
   }
-  if (typeof value === 'number') return rational(value);
+  if (typeof value === 'number') return isRational ? rational(value) : String(value);
   if (typeof value === 'string') return value.replace(/\0+$/, '');
   if (Array.isArray(value)) {
-    const parts = value.map(exifValue);
+    const parts = value.map((v: unknown) => exifValue(v, isRational));
     return parts.every((s) => s !== undefined) ? parts.join(', ') : undefined;
   }
   return undefined;
@@ -620,8 +628,7 @@ function exifValue(value: unknown): string | undefined {
 
 /** exif-reader turns rationals into floats: print integers as they are, others as the nearest small fraction. */
 function rational(n: number): string {
-  if (Number.isInteger(n)) return String(n);
-  for (let d = 2; d <= 10_000; d++) {
+  for (let d = 1; d <= 10_000; d++) {
     const num = Math.round(n * d);
     if (Math.abs(num / d - n) < 1e-9) return `${num}/${d}`;
   }
@@ -646,7 +653,7 @@ function info(data: Buffer, meta: Metadata, options: ImageActionOptions): Proces
       const exif = exifReader(meta.exif);
       for (const group of [exif.Image, exif.Photo, exif.GPSInfo]) {
         for (const [key, value] of Object.entries(group ?? {})) {
-          const text = exifValue(value);
+          const text = exifValue(value, RATIONAL_TAGS.has(key));
           if (text !== undefined) fields[key] = text;
         }
       }
