@@ -69,6 +69,13 @@ export const errors = {
   invalidArgument: (message: string, cause?: unknown) => new AppError(400, 'InvalidArgument', message, { cause }),
   notMedia: (message: string, cause?: unknown) => new AppError(400, 'InvalidArgument', message, { cause }),
   limitExceeded: (message: string) => new AppError(400, 'InvalidArgument', message),
+  // Image processing (src/image/actions.ts).
+  /** OSS's own wording for a crop whose origin (gravity + x, y) lies outside the image. */
+  cropOutOfImage: () => new AppError(400, 'BadRequest', "Advance cut's position is out of image."),
+  /** sharp/libvips refused the bytes (corrupt, truncated, hostile or not an image): the object's fault, not ours. */
+  undecodableImage: (reason: string, cause?: unknown) => new AppError(400, 'InvalidArgument', `The image cannot be processed: ${reason}`, { cause }),
+  /** An image watermark whose object the server did not hand over (it does not exist in the bucket). */
+  watermarkMissing: (key: string) => new AppError(400, 'InvalidArgument', `The watermark image "${key}" does not exist in the bucket.`),
   invalidBucketName: (bucket: string) =>
     new AppError(400, 'InvalidBucketName', `The bucket name "${bucket}" is not valid.`),
   invalidObjectName: (message: string) => new AppError(400, 'InvalidObjectName', message),
