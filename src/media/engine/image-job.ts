@@ -33,11 +33,31 @@ export function readWhole(ref: SourceRef): Buffer {
   return bytes.subarray(0, at);
 }
 
-/** Encoded bytes → what the action pipeline reads: sharp decodes most formats, FFmpeg HEIC and BMP. */
-function inputOf(data: Buffer): { input: ImageInput; format: OutputFormat | undefined } {
+/**
+ * The format of a stored image by its first bytes: only OSS's source formats are processed (an SVG, a
+ * PDF or anything else libvips might read is refused before it parses a byte).
+ */
+function sniffFormat(data: Buffer): OutputFormat | undefined {
   const still = sniffStillImage(data);
-  if (!still) return { input: { kind: 'encoded', data }, format: undefined };
-  return { input: { kind: 'raw', ...decodeStillImage(data) }, format: still };
+  if (still) return still;
+  if (data[0] === 0xff && data[1] === 0xd8 && data[2] === 0xff) return 'jpg';
+  if (data.subarray(0, 8).equals(PNG_SIGNATURE)) return 'png';
+  if (data.toString('latin1', 0, 4) === 'GIF8') return 'gif';
+  if (data.toString('latin1', 0, 4) === 'RIFF' && data.toString('latin1', 8, 12) === 'WEBP') return 'webp';
+  const tiff = data.toString('latin1', 0, 4);
+  if (tiff === 'II*\u0000' || tiff === 'MM\u0000*') return 'tiff';
+  if (data.toString('latin1', 4, 8) === 'ftyp' && /^avi[fs]$/.test(data.toString('latin1', 8, 12))) return 'avif';
+  return undefined;
+}
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** Encoded bytes → what the action pipeline reads: sharp decodes most formats, FFmpeg HEIC and BMP. */
+function inputOf(data: Buffer): { input: ImageInput; format: OutputFormat } {
+  const format = sniffFormat(data);
+  if (!format) throw errors.undecodableImage('the object is not a JPEG, PNG, GIF, WebP, TIFF, BMP, HEIC or AVIF image');
+  if (format === 'bmp' || format === 'heic') return { input: { kind: 'raw', ...decodeStillImage(data) }, format };
+  return { input: { kind: 'encoded', data }, format };
 }
 
 function watermarkBytes(pipeline: ImagePipeline): Record<string, Buffer> {
@@ -51,14 +71,14 @@ export async function runPipeline(
   input: ImageInput,
   pipeline: ImagePipeline,
   defaultFormat: OutputFormat,
-  fileSize: number,
+  source: { byteSize: number; format: OutputFormat } | undefined,
   settings: ImageSettings,
 ): Promise<{ body: Buffer; contentType: string }> {
   const done = await applyImageActions(input, pipeline.actions, {
     watermarks: watermarkBytes(pipeline),
     quality: settings.quality,
     defaultFormat,
-    fileSize,
+    source,
     limits: settings.limits,
   });
   if (done.kind === 'raw') {
@@ -74,6 +94,6 @@ export async function processImage(job: ImageJob, settings: ImageSettings): Prom
   const t1 = performance.now();
   const { input, format } = inputOf(data);
   const t2 = performance.now();
-  const { body, contentType } = await runPipeline(input, job.image, format ?? 'jpg', data.length, settings);
+  const { body, contentType } = await runPipeline(input, job.image, format, { byteSize: data.length, format }, settings);
   return { body, contentType, timings: { open: t1 - t0, decode: t2 - t1, encode: performance.now() - t2 } };
 }

@@ -78,7 +78,7 @@ async function render(source: OpenSource, frame: Frame, geometry: Geometry, form
 /** A snapshot followed by image actions: the shaped frame goes to the pipeline as raw pixels. */
 async function renderThrough(source: OpenSource, frame: Frame, geometry: Geometry, format: CaptureJob['render']['format'], image: ImagePipeline) {
   const pixels = await shapedPixels(source.converter.convert(frame, { kind: 'rgb', ...geometry.scaled }), geometry);
-  return runPipeline({ kind: 'raw', ...pixels, channels: 3 }, image, format, 0, imageSettings);
+  return runPipeline({ kind: 'raw', ...pixels, channels: 3 }, image, format, undefined, imageSettings);
 }
 
 async function capture(job: CaptureJob): Promise<CaptureResult> {
