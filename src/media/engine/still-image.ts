@@ -495,15 +495,21 @@ function crop(img: RawImage, cw: number, ch: number, dx: number, dy: number): Ra
 function rotate(img: RawImage, quarterTurns: number): RawImage {
   const { width: w, height: h, channels: c, data: src } = img;
   const turns = quarterTurns & 3;
-  const [ow, oh] = turns === 2 ? [w, h] : [h, w];
+  const ow = turns === 2 ? w : h;
+  const oh = turns === 2 ? h : w;
   const dst = Buffer.alloc(src.length);
+  // Where source pixel (x, y) lands, as a start and a step along the source row (in output pixels).
+  // Anti-clockwise: 1 → (y, w-1-x); 2 → (w-1-x, h-1-y); 3 → (h-1-y, x).
   for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      // Anti-clockwise: 1 → (y, w-1-x); 2 → (w-1-x, h-1-y); 3 → (h-1-y, x).
-      const [nx, ny] = turns === 1 ? [y, w - 1 - x] : turns === 2 ? [w - 1 - x, h - 1 - y] : [h - 1 - y, x];
-      const s = (y * w + x) * c;
-      const d = (ny * ow + nx) * c;
-      for (let k = 0; k < c; k++) dst[d + k] = src[s + k]!;
+    let d = turns === 1 ? (w - 1) * ow + y : turns === 2 ? (h - 1 - y) * ow + w - 1 : h - 1 - y;
+    const step = turns === 1 ? -ow : turns === 2 ? -1 : ow;
+    let s = y * w * c;
+    for (let x = 0; x < w; x++, s += c, d += step) {
+      const o = d * c;
+      dst[o] = src[s]!;
+      dst[o + 1] = src[s + 1]!;
+      dst[o + 2] = src[s + 2]!;
+      if (c === 4) dst[o + 3] = src[s + 3]!;
     }
   }
   return { data: dst, width: ow, height: oh, channels: c };
