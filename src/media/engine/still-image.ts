@@ -254,7 +254,7 @@ export interface StillDecodeOptions {
 
 /** A HEIC/HEIF (HEVC) or BMP file → 8-bit RGB(A) pixels, top-left first, display-oriented. */
 export function decodeStillImage(data: Buffer, options: StillDecodeOptions = {}): RawImage {
-  const format = sniffStillImage(data.subarray(0, 64));
+  const format = sniffStillImage(data.subarray(0, 256));
   if (format === 'bmp') return decodeBmp(data, options);
   if (format === 'heic') return decodeHeic(data, options);
   throw notDecodable('neither a BMP header nor a HEIF ftyp box');
@@ -335,6 +335,8 @@ function decodeHeic(data: Buffer, options: StillDecodeOptions): RawImage {
     frame.alloc();
     const packet = new Packet();
     packet.alloc();
+    // Tile offsets: every tile of a grid has the size of the first (HEIF requires it).
+    const first = itemSize(tiles[0]!)!;
     const place = (dec: CodecContext) => {
       for (;;) {
         const ret = dec.receiveFrameSync(frame);
@@ -350,17 +352,13 @@ function decodeHeic(data: Buffer, options: StillDecodeOptions): RawImage {
             graphs.set(key, graph);
           }
           const rgb = graph.run(frame);
-          blit(rgb.toBuffer(), rgb.width, rgb.height, canvas, outWidth, outHeight, (index % columns) * tileWidth(index), Math.floor(index / columns) * tileHeight(index));
+          blit(rgb.toBuffer(), rgb.width, rgb.height, canvas, outWidth, outHeight, (index % columns) * first.width, Math.floor(index / columns) * first.height);
           placed.add(index);
         } finally {
           frame.unref();
         }
       }
     };
-    // Tile offsets: every tile of a grid has the size of the first (HEIF requires it).
-    const first = itemSize(tiles[0]!)!;
-    const tileWidth = (_: number) => first.width;
-    const tileHeight = (_: number) => first.height;
     try {
       const byItem = new Map(streams.map((s) => [s.id, s]));
       for (const t of tiles) {
@@ -370,7 +368,13 @@ function decodeHeic(data: Buffer, options: StillDecodeOptions): RawImage {
         // Tiles that share a decoder configuration share a decoder.
         const config = stream.codecpar.extradata;
         const shared = [...decoders.entries()].find(([i]) => streams[i]!.codecpar.extradata?.equals(config ?? Buffer.alloc(0)));
-        decoders.set(stream.index, shared ? shared[1] : openDecoder(stream.codecpar, options.threads ?? 1));
+        const dec = shared ? shared[1] : openDecoder(stream.codecpar, options.threads ?? 1);
+        decoders.set(stream.index, dec);
+        // The SPS (read from hvcC at open) may claim more than ispe did: checked before decoding too.
+        if (dec.width > first.width || dec.height > first.height) {
+          checkLimits(dec.width * columns, dec.height * Math.ceil(tiles.length / columns));
+          throw notDecodable(`image item ${t.id} is ${dec.width}x${dec.height} pixels, its ispe says ${first.width}x${first.height}`);
+        }
       }
       while (fmt.readFrameSync(packet) >= 0) {
         const dec = decoders.get(packet.streamIndex);

@@ -2,8 +2,8 @@ import { AV_LOG_ERROR, Log } from 'node-av';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../../src/errors.js';
-import { decodeStillImage, encodeStillImage, heicCrf, sniffStillImage, type RawImage } from '../../../src/media/engine/still-image.js';
-import { parseHeif, readBoxes } from '../../../src/media/heif.js';
+import { decodeStillImage, encodeHevcImage, encodeStillImage, heicCrf, sniffStillImage, type RawImage } from '../../../src/media/engine/still-image.js';
+import { hvcCBox, ispeBox, parseHeif, readBoxes, writeHeif } from '../../../src/media/heif.js';
 import {
   bmpClaiming,
   colourDistance,
@@ -259,6 +259,12 @@ describe('hostile input', () => {
     // A grid claiming a 40000x300 output, and one whose tiles would make a canvas over 250 Mpx.
     invalid(() => decodeStillImage(gridHeicFixture({ width: 40000, height: 300 })), /40000x300 pixels/);
     invalid(() => decodeStillImage(gridHeicFixture({ tile: 16, rows: 2, columns: 2, width: 20000, height: 20000 })), /20000x20000/);
+  });
+
+  it('an item whose HEVC picture is larger than its ispe says', () => {
+    const encoded = encodeHevcImage(quadrantImage(64, 64), 50);
+    const lying = writeHeif({ primary: 1, items: [{ id: 1, type: 'hvc1', data: encoded.data, properties: [{ box: hvcCBox(encoded.record), essential: true }, { box: ispeBox(16, 16) }] }] });
+    invalid(() => decodeStillImage(lying), /64x64 pixels, its ispe says 16x16/);
   });
 
   it('encode refuses what it cannot write', () => {
