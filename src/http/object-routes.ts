@@ -163,8 +163,8 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
     const { bucket, key } = locateObject(deps.domain ? (requestHeader(c, 'host') ?? '') : '', url.pathname, deps.domain);
     validateBucket(bucket);
     validateKey(key);
-    deps.access.authorizeObject(() => c.req.raw, url, bucket, key, 'read');
-    return processes.saveAs(c, url, bucket, key);
+    const principal = deps.access.authorizeObject(() => c.req.raw, url, bucket, key, 'read');
+    return processes.saveAs(c, bucket, key, principal);
   });
 
   app.all('*', (c) => {

@@ -11,7 +11,7 @@ import { errors } from '../errors.js';
 import { watermarkKeys } from '../image/actions.js';
 import { canonicalProcess, parseProcess, parseSaveAsBody, resolveAutoFormat, type ImageAction, type ProcessRequest } from '../process/image-process.js';
 import type { StatCache } from '../source/stat-cache.js';
-import { validateBucket, validateKey, type ObjectStat, type ObjectStore } from '../source/store.js';
+import type { ObjectStat, ObjectStore } from '../source/store.js';
 import type { StyleStore } from '../styles/store.js';
 import type { AccessControl } from './access.js';
 import { evaluateConditions } from './conditional.js';
@@ -47,7 +47,10 @@ function answerEtag(sourceEtag: string, canonical: string): string {
 const etags = new WeakMap<ObjectStat, Map<string, string>>();
 function etagOf(stat: ObjectStat, canonical: string): string {
   let byCanonical = etags.get(stat);
-  if (!byCanonical) etags.set(stat, (byCanonical = new Map()));
+  if (!byCanonical) {
+    byCanonical = new Map();
+    etags.set(stat, byCanonical);
+  }
   let etag = byCanonical.get(canonical);
   if (etag === undefined) {
     etag = answerEtag(stat.etag, canonical);
@@ -60,7 +63,10 @@ function etagOf(stat: ObjectStat, canonical: string): string {
 const httpDates = new WeakMap<Date, string>();
 function httpDate(date: Date): string {
   let text = httpDates.get(date);
-  if (text === undefined) httpDates.set(date, (text = date.toUTCString()));
+  if (text === undefined) {
+    text = date.toUTCString();
+    httpDates.set(date, text);
+  }
   return text;
 }
 
@@ -167,12 +173,15 @@ export function createProcessHandlers(deps: ProcessRoutesDeps) {
    * POST /{bucket}/{key}?x-oss-process with `x-oss-process=<process>|sys/saveas,o_…[,b_…]`: the result is
    * written through the storage adapter (write access to the target checked) and described as OSS does.
    */
-  async function saveAs(c: Context<AppEnv>, url: URL, bucket: string, key: string): Promise<Response> {
+  async function saveAs(c: Context<AppEnv>, bucket: string, key: string, principal: string | undefined): Promise<Response> {
     const { process, saveAs: target } = parseSaveAsBody(await c.req.text());
     const targetBucket = target.bucket ?? bucket;
-    validateBucket(targetBucket);
-    validateKey(target.key);
-    deps.access.authorizeObject(() => c.req.raw, url, targetBucket, target.key, 'write');
+    // The signature was checked on the source's URL; the same key must be allowed to write the target.
+    if (!deps.access.mayWrite(principal, targetBucket)) {
+      throw principal === undefined
+        ? errors.ossDenied(`Saving to bucket "${targetBucket}" needs a signed request.`)
+        : errors.ossDenied(`The AccessKeyId ${principal} may not write bucket "${targetBucket}".`);
+    }
     if (deps.store.readOnly) throw errors.readOnlyStorage(deps.store.description);
     const { work, canonical } = await prepare(c, bucket, process);
     const stat = await deps.stats.stat(bucket, key);
