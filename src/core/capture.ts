@@ -1,6 +1,7 @@
-// THE use case: take a frame — or many — out of a stored media object and encode it. The URL API calls
-// snapshot(); the task runner calls openSource() and extract(). Both go through the same limiter (two
-// lanes: people waiting on a socket first), the same preparation of the source (local path, block
+// THE use case: take a frame — or many — out of a stored media object and encode it, or process a
+// stored image. The URL API calls process() (a frame, a frame followed by image actions, or image actions
+// on a stored picture); the task runner calls openSource() and extract(). All go through the same limiter
+// (two lanes: people waiting on a socket first), the same preparation of the source (local path, block
 // cache, HLS), the same capture workers and the same rendering.
 import type { CachedImage, Caches } from '../cache/caches.js';
 import { objectVersionKey } from '../cache/caches.js';

@@ -1,4 +1,5 @@
-// GET/HEAD of an object URL: with `x-oss-process` a captured frame, without it the object itself.
+// An object URL: GET/HEAD answers the object itself, or with `x-oss-process` a frame or a processed image
+// (src/http/process-routes.ts); PUT uploads; POST `?x-oss-process` saves a processed result (`sys/saveas`).
 import { createHash } from 'node:crypto';
 import { pipeline, Readable, Transform } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
