@@ -93,6 +93,17 @@ function workerEntry(): { path: string; execArgv: string[] } {
   return { path: fileURLToPath(new URL('./engine/worker.ts', import.meta.url)), execArgv: ['--import', 'tsx'] };
 }
 
+/** CPU time (user + system, seconds) a process has used, from /proc (Linux); undefined where unavailable. */
+function cpuSeconds(pid: number): number | undefined {
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Resident set size of a process, from /proc (Linux); undefined where unavailable. */
 function residentBytes(pid: number): number | undefined {
   try {
@@ -102,10 +113,17 @@ function residentBytes(pid: number): number | undefined {
   }
 }
 
+// An idle worker should use no CPU. Seen twice on heavily loaded test machines: idle workers (never given
+// a job, or between jobs) spinning at 100% CPU for many minutes inside V8's event loop (the garbage
+// collector's sweeper rescheduling itself), starving everything else. Not reproduced on demand; the pool
+// checks idle workers' CPU time every SPIN_CHECK_MS and replaces one that used more than half of it.
+const SPIN_CHECK_MS = 15_000;
+const CLOCK_TICKS = 100;
+
 export function createWorkerPool(options: PoolOptions): WorkerPool {
   const { log, metrics } = options;
   const entry = workerEntry();
-  const restarts = metrics.counter('stillframe_worker_restarts_total', 'Capture workers replaced, by reason (crash, timeout, memory, abandoned, recycle)', ['reason']);
+  const restarts = metrics.counter('stillframe_worker_restarts_total', 'Capture workers replaced, by reason (crash, timeout, memory, abandoned, recycle, spinning)', ['reason']);
   const jobs = metrics.counter('stillframe_worker_jobs_total', 'Capture worker jobs by kind and outcome', ['kind', 'outcome']);
   const jobSeconds = metrics.histogram('stillframe_worker_job_seconds', 'Capture worker job time by kind', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120], ['kind']);
   let nextId = 1;
@@ -121,6 +139,8 @@ export function createWorkerPool(options: PoolOptions): WorkerPool {
     recent: string[] = [];
     lastUsed = 0;
     startedAt = 0;
+    /** CPU time at the last idle check, while idle since (undefined: busy or starting in between). */
+    idleCpu: number | undefined;
     started!: Promise<void>;
     private failures = 0;
 
@@ -248,8 +268,23 @@ export function createWorkerPool(options: PoolOptions): WorkerPool {
       this.child.kill('SIGKILL');
     }
 
-    /** Retires this worker after its job (memory high): a fresh one takes its place. */
-    replace(reason: 'recycle'): void {
+    /** Replaces this worker if it has been idle since the last check yet busy on a CPU (see SPIN_CHECK_MS). */
+    checkIdle(): void {
+      if (this.state !== 'idle') {
+        this.idleCpu = undefined;
+        return;
+      }
+      const used = cpuSeconds(this.child.pid!);
+      const before = this.idleCpu;
+      this.idleCpu = used;
+      if (used === undefined || before === undefined || used - before < SPIN_CHECK_MS / 2000) return;
+      log.warn('an idle capture worker was using a CPU; replacing it', { pid: this.child.pid, cpuSeconds: Number((used - before).toFixed(1)), overSeconds: SPIN_CHECK_MS / 1000 });
+      this.idleCpu = undefined;
+      this.replace('spinning');
+    }
+
+    /** Retires this worker (memory high after a job, or spinning while idle): a fresh one takes its place. */
+    replace(reason: 'recycle' | 'spinning'): void {
       restarts.inc({ reason });
       this.state = 'gone';
       this.child.kill('SIGTERM');
@@ -264,6 +299,7 @@ export function createWorkerPool(options: PoolOptions): WorkerPool {
     execute(job: Job, runOptions: RunOptions): Promise<unknown> {
       const id = nextId++;
       this.state = 'busy';
+      this.idleCpu = undefined;
       this.recent = [...this.recent.filter((s) => s !== job.source.id), job.source.id].slice(-Math.max(1, options.settings.openSources));
       return new Promise((resolve, reject) => {
         const running: Running = {
@@ -301,6 +337,9 @@ export function createWorkerPool(options: PoolOptions): WorkerPool {
   }
 
   const workers = Array.from({ length: Math.max(1, options.size) }, () => new Worker());
+  const spinCheck = setInterval(() => {
+    for (const w of workers) w.checkIdle();
+  }, SPIN_CHECK_MS).unref();
 
   function wake(): void {
     while (waiting.length && workers.some((w) => w.state === 'idle')) waiting.shift()!();
@@ -385,6 +424,7 @@ export function createWorkerPool(options: PoolOptions): WorkerPool {
     versions,
     async close() {
       closing = true;
+      clearInterval(spinCheck);
       for (const resolve of waiting.splice(0)) resolve();
       await Promise.all(
         workers.map(
