@@ -20,7 +20,6 @@
 // BMP: the header's dimensions are checked, then FFmpeg's `bmp_pipe` demuxer and `bmp` decoder read it
 // (bottom-up and top-down rows, 1–32 bits, RLE, bitfields); 32-bit BMPs with a real alpha come out RGBA.
 import {
-  AV_BUFFERSRC_FLAG_KEEP_REF,
   AV_CODEC_FLAG_GLOBAL_HEADER,
   AV_CODEC_ID_HEVC,
   AV_PIX_FMT_BGR24,
@@ -41,9 +40,6 @@ import {
   Codec,
   CodecContext,
   Dictionary,
-  Filter,
-  FilterGraph,
-  FilterInOut,
   FormatContext,
   Frame,
   InputFormat,
@@ -51,9 +47,9 @@ import {
   Packet,
   Rational,
   type FFEncoderCodec,
-  type FilterContext,
 } from 'node-av';
 import { AppError, errors } from '../../errors.js';
+import { FilterChain, type FilterInput } from './convert.js';
 import {
   clapBox,
   colrNclxBox,
@@ -191,56 +187,22 @@ function withDemuxer<T>(data: Buffer, format: StillFormat, use: (fmt: FormatCont
 // ---------------------------------------------------------------------------------------------
 // Filter graphs (pixel format conversions)
 
+/** A filter chain whose failures are the image's (400), not the server's. */
 class Graph {
-  private readonly graph = new FilterGraph();
-  private readonly source: FilterContext;
-  private readonly sink: FilterContext;
-  readonly out = new Frame();
+  private readonly chain: FilterChain;
 
-  constructor(input: { width: number; height: number; format: number; colorSpace: number; colorRange: number }, chain: string) {
-    this.graph.alloc();
-    const args = `video_size=${input.width}x${input.height}:pix_fmt=${input.format}:time_base=1/1:pixel_aspect=1/1:colorspace=${input.colorSpace}:range=${input.colorRange}`;
-    const source = this.graph.createFilter(Filter.getByName('buffer')!, 'in', args);
-    const sink = this.graph.createFilter(Filter.getByName('buffersink')!, 'out', null);
-    if (!source || !sink) {
-      this.graph.free();
-      throw errors.internal(new Error('libavfilter buffer source/sink unavailable'));
-    }
-    this.source = source;
-    this.sink = sink;
-    const outputs = new FilterInOut();
-    outputs.alloc();
-    outputs.name = 'in';
-    outputs.filterCtx = source;
-    outputs.padIdx = 0;
-    outputs.next = null;
-    const inputs = new FilterInOut();
-    inputs.alloc();
-    inputs.name = 'out';
-    inputs.filterCtx = sink;
-    inputs.padIdx = 0;
-    inputs.next = null;
-    let ret = this.graph.parsePtr(chain, inputs, outputs);
-    if (ret >= 0) ret = this.graph.configSync();
-    if (ret < 0) {
-      this.graph.free();
-      throw errors.internal(new Error(`filter graph "${chain}" failed: ${describeError(ret)}`));
-    }
-    this.out.alloc();
+  constructor(input: FilterInput, chain: string) {
+    this.chain = new FilterChain(input, chain);
   }
 
-  /** Runs one frame through; the result is `this.out` until the next run (unref'd by it). */
   run(frame: Frame): Frame {
-    this.out.unref();
-    let ret = this.source.buffersrcAddFrameSync(frame, AV_BUFFERSRC_FLAG_KEEP_REF);
-    if (ret >= 0) ret = this.sink.buffersinkGetFrameSync(this.out);
-    if (ret < 0) throw notDecodable(`pixel conversion failed: ${describeError(ret)}`);
-    return this.out;
+    const out = this.chain.run(frame);
+    if (typeof out === 'number') throw notDecodable(`pixel conversion failed: ${describeError(out)}`);
+    return out;
   }
 
   free(): void {
-    this.out.free();
-    this.graph.free();
+    this.chain.free();
   }
 }
 
