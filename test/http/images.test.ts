@@ -3,12 +3,11 @@
 // the same bucket, validators and the result cache, OSS error bodies, `sys/saveas` by POST — raw and
 // through the official ali-oss client — and sources sharp cannot decode (HEIC, BMP) through the engine.
 import { Readable } from 'node:stream';
-import OSS from 'ali-oss';
 import sharp from 'sharp';
-import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codeImage, fixture, frameAt, readFrameIndex } from '../support/fixtures.js';
-import { startServer, type TestServer } from '../support/server.js';
+import { ossClient, type SignedRequester } from '../support/oss-client.js';
+import { processCall, startServer, type TestServer } from '../support/server.js';
 import { bmpClaiming, colourDistance, ffmpegBmpFixture, gridHeicFixture, tileColour } from '../support/still-fixtures.js';
 
 const AK = 'LTAI-image-key';
@@ -55,19 +54,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => server?.close());
 
-async function call(object: string, process: string, headers: Record<string, string> = {}) {
-  const res = await request(`${server.url}/${object}?x-oss-process=${encodeURIComponent(process)}`, { headers });
-  const body = Buffer.from(await res.body.arrayBuffer());
-  const text = body.toString();
-  return {
-    status: res.statusCode,
-    headers: res.headers,
-    body,
-    code: /<Code>(.*)<\/Code>/.exec(text)?.[1],
-    ec: /<EC>(.*)<\/EC>/.exec(text)?.[1],
-    message: /<Message>(.*)<\/Message>/.exec(text)?.[1],
-  };
-}
+const call = (object: string, process: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' = 'GET') => processCall(server, object, process, headers, method);
 
 /** Three 60×40 frames (red, green, blue), 100 ms each. */
 async function animatedGif(): Promise<Buffer> {
@@ -82,12 +69,8 @@ async function size(body: Buffer) {
   return { width: meta.width, height: meta.height, format: meta.format };
 }
 
-/** ali-oss's generic signed request (V1), for the calls it has no method for. */
-const signed = () =>
-  client() as unknown as { request(params: Record<string, unknown>): Promise<{ data?: Buffer; res: { status: number } }> };
-
-const client = () =>
-  new OSS({ accessKeyId: AK, accessKeySecret: SECRET, bucket: 'priv', endpoint: server.url, region: 'oss-cn-hangzhou', sldEnable: true, timeout: 30_000 });
+const client = () => ossClient(server.url, { ak: AK, secret: SECRET }, 'priv');
+const signed = () => client() as unknown as SignedRequester;
 
 describe('OSS worked examples over HTTP', () => {
   it.each([
