@@ -138,6 +138,10 @@ function residentBytes(pid: number): number | undefined {
 // collector's sweeper rescheduling itself), starving everything else. Not reproduced on demand; the pool
 // checks idle workers' CPU time every SPIN_CHECK_MS and replaces one that used more than half of it.
 const SPIN_CHECK_MS = 15_000;
+// How long a job may wait for a worker being replaced (a crash, a deadline): a start takes ~0.3 s, several
+// seconds on a loaded machine. The job's own deadline starts when a worker takes it, so a short
+// STILLFRAME_DECODE_TIMEOUT_MS does not turn a worker's restart into a 503.
+const WORKER_START_WAIT_MS = 10_000;
 const CLOCK_TICKS = 100;
 
 export function createWorkerPool(options: PoolOptions): WorkerPool {
@@ -397,7 +401,7 @@ export function createWorkerPool(options: PoolOptions): WorkerPool {
     let avoid: Worker | undefined;
     for (let attempt = 0; ; attempt++) {
       if (runOptions.signal?.aborted) throw new AbortedError();
-      const worker = await acquire(job.source.id, avoid, runOptions.timeoutMs);
+      const worker = await acquire(job.source.id, avoid, Math.max(runOptions.timeoutMs, WORKER_START_WAIT_MS));
       const started = performance.now();
       let delivered = 0;
       const work = worker.execute(job, {
