@@ -94,7 +94,14 @@ export interface IndexResult {
 }
 
 /** Full images for outputs, or small grey thumbnails (difference hashes). */
-export type ExtractOutput = { kind: 'image'; render: RenderRequest } | { kind: 'grey'; width: number; height: number };
+/**
+ * What each extracted frame becomes: an encoded image (outputs), raw RGB shaped like one (sprite tiles and
+ * animation frames, assembled by src/image/sheets.ts), or a small grey thumbnail (difference hashes).
+ */
+export type ExtractOutput =
+  | { kind: 'image'; render: RenderRequest }
+  | { kind: 'pixels'; render: Omit<RenderRequest, 'format'> }
+  | { kind: 'grey'; width: number; height: number };
 
 export interface ExtractJob {
   kind: 'extract';
@@ -114,7 +121,7 @@ export interface ExtractedFrame {
   position: number;
   /** pts of the frame decoded (container clock, s). */
   pts: number;
-  /** Encoded image (output image) or raw grey pixels (output grey). */
+  /** Encoded image (output image), packed RGB (output pixels) or grey (output grey) pixels. */
   data: Uint8Array;
   width: number;
   height: number;

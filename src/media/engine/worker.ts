@@ -125,8 +125,8 @@ async function extract(id: number, job: ExtractJob): Promise<ExtractResult> {
   // Keyframe of each wanted frame: the last keyframe of the index at or before it (sent by the server).
   const wanted: WantedFrame[] = job.frames.map((pts, i) => ({ pts: source.ticks(pts), keyPts: source.ticks(job.keyframes[i] ?? pts) }));
   const output = job.output;
-  const geometry = output.kind === 'image' ? planGeometry(source.video, output.render) : undefined;
-  const { width, height } = output.kind === 'image' ? geometry!.output : output;
+  const geometry = output.kind === 'grey' ? undefined : planGeometry(source.video, output.render);
+  const { width, height } = output.kind === 'grey' ? output : geometry!.output;
   // Outputs leave in order; each one's encoding starts as soon as its frame is converted, so the
   // decoder runs on while sharp encodes the frames before it.
   let tail: Promise<void> = Promise.resolve();
@@ -148,7 +148,9 @@ async function extract(id: number, job: ExtractJob): Promise<ExtractResult> {
         const data: Promise<Uint8Array> =
           output.kind === 'image'
             ? render(source, frame, geometry!, output.render.format)
-            : Promise.resolve(source.converter.convert(frame, { kind: 'grey', width: output.width, height: output.height }).data);
+            : output.kind === 'pixels'
+              ? shapedPixels(source.converter.convert(frame, { kind: 'rgb', ...geometry!.scaled }), geometry!).then((p) => p.data)
+              : Promise.resolve(source.converter.convert(frame, { kind: 'grey', width: output.width, height: output.height }).data);
         // The frame is converted by now (render() converts before it returns its promise): it may be freed.
         data.catch(() => {});
         rendering++;
