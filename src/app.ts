@@ -12,6 +12,7 @@ import { createImmHandler, immErrorResponse, isImmRequest } from './http/imm-rou
 import { createObjectRoutes } from './http/object-routes.js';
 import { createOpsRoutes } from './http/ops-routes.js';
 import { ossErrorBody, ossErrorHeaders } from './http/oss-errors.js';
+import { createStyleHandler, isStyleRequest } from './http/style-routes.js';
 
 // OSS request ids are 24 upper-case hex characters: a random per-process prefix and a counter — unique
 // across a fleet, and no random-number call on the hot path.
@@ -27,7 +28,8 @@ export function createApp(deps: Deps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const requests = metrics.counter('stillframe_http_requests_total', 'HTTP requests by route kind, method and status', ['route', 'method', 'status']);
   const duration = metrics.histogram('stillframe_http_request_duration_seconds', 'HTTP request latency by route kind', LATENCY_BUCKETS, ['route']);
-  const snapshotSeconds = metrics.histogram('stillframe_snapshot_seconds', 'Snapshot capture time (result cache hit or capture) by cache outcome', LATENCY_BUCKETS, ['cache']);
+  // The name predates image processing: it times every `x-oss-process` answer (frames and images).
+  const processSeconds = metrics.histogram('stillframe_snapshot_seconds', 'x-oss-process answer time (result cache hit, or capture and processing) by cache outcome', LATENCY_BUCKETS, ['cache']);
 
   app.use('*', async (c, next) => {
     const requestId = newRequestId();
@@ -103,13 +105,27 @@ export function createApp(deps: Deps): Hono<AppEnv> {
     limits: { maxOutputDimension: config.limits.maxOutputDimension, maxFramesPerTask: config.tasks.maxFramesPerTask },
   });
   app.use('/', async (c, next) => (isImmRequest(c.req.method, c.get('url'), c.req.raw.headers) ? imm(c) : next()));
+  // Bucket-level `?style` requests (PutStyle, GetStyle, ListStyle, DeleteStyle) before the object routes;
+  // an object URL carrying `style` falls through to them.
+  const styles = createStyleHandler({
+    styles: deps.styles,
+    access,
+    domain: config.domain,
+    maxBodyBytes: config.http.maxBodyBytes,
+    limits: { maxOutputDimension: config.limits.maxOutputDimension },
+  });
+  app.use('*', async (c, next) => {
+    const answer = isStyleRequest(c.get('url')) ? await styles(c) : undefined;
+    return answer ?? next();
+  });
   app.route(
     '/',
     createObjectRoutes({
       store: deps.store,
       stats: deps.stats,
       capture: deps.capture,
-      snapshotSeconds,
+      styles: deps.styles,
+      processSeconds,
       domain: config.domain,
       maxOutputDimension: config.limits.maxOutputDimension,
       snapshotCacheControl: config.http.snapshotCacheControl,

@@ -45,6 +45,10 @@ export interface Config {
     maxSourceDurationSeconds: number;
     maxSourceBytes: number;
     maxOutputDimension: number;
+    /** Image processing (`image/…`): a stored image's (or image watermark's) bytes, decoded pixels, output pixels. */
+    maxImageBytes: number;
+    maxImagePixels: number;
+    maxImageOutputPixels: number;
   };
   quality: { jpeg: number; webp: number; avif: number };
   http: {
@@ -60,7 +64,7 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** The IMM task API (asynchronous frame capture). */
   tasks: {
-    /** Journal of projects and tasks; `<storage root>/.stillframe` unless set. */
+    /** Journal of projects and tasks, and the image styles without Redis; `<storage root>/.stillframe` unless set. */
     stateDir: string;
     concurrency: number;
     maxFramesPerTask: number;
@@ -293,6 +297,9 @@ export const SETTINGS = {
   maxSourceDurationSeconds: { env: 'STILLFRAME_MAX_SOURCE_DURATION', help: 'Longest source accepted, in seconds.', shown: '43200 (12 h)', parse: integer(1), default: 12 * 3600 },
   maxSourceBytes: { env: 'STILLFRAME_MAX_SOURCE_BYTES', help: 'Largest source object accepted.', shown: '50GB', parse: bytes, default: 50 * 1024 ** 3 },
   maxOutputDimension: { env: 'STILLFRAME_MAX_OUTPUT_DIMENSION', help: 'Largest w or h accepted in a request.', parse: integer(1, 16384), default: 4096 },
+  maxImageBytes: { env: 'STILLFRAME_MAX_IMAGE_BYTES', help: 'Largest stored image processed by `image/…` (and largest image watermark); OSS allows 20 MB.', shown: '50MB', parse: bytes, default: 50 * 1024 ** 2 },
+  maxImagePixels: { env: 'STILLFRAME_MAX_IMAGE_PIXELS', help: 'Largest image decoded by `image/…`, width×height×frames (OSS: 250 Mpx; a side is at most 30,000 px whatever this says).', shown: '250000000', parse: integer(1), default: 250_000_000 },
+  maxImageOutputPixels: { env: 'STILLFRAME_MAX_IMAGE_OUTPUT_PIXELS', help: 'Largest image `image/…` produces, width×height (OSS: 16,777,216; a side is at most 16,384 px).', shown: '16777216', parse: integer(1), default: 16_777_216 },
   jpegQuality: { env: 'STILLFRAME_JPEG_QUALITY', help: 'JPEG quality (1–100).', parse: integer(1, 100), default: 85 },
   webpQuality: { env: 'STILLFRAME_WEBP_QUALITY', help: 'WebP quality (1–100).', parse: integer(1, 100), default: 80 },
   avifQuality: { env: 'STILLFRAME_AVIF_QUALITY', help: 'AVIF quality (1–100).', parse: integer(1, 100), default: 55 },
@@ -302,7 +309,7 @@ export const SETTINGS = {
   opsToken: { env: 'STILLFRAME_OPS_TOKEN', help: 'When set, /_/metrics needs Authorization: Bearer <token>, and /_/health shows only its status without it.', shown: '(open)', parse: (raw: string, name: string) => secretToken(raw, name) as string | undefined, default: undefined },
   shutdownGraceMs: { env: 'STILLFRAME_SHUTDOWN_GRACE_MS', help: 'On SIGTERM/SIGINT, how long in-flight requests may take before exit.', parse: integer(0), default: 25_000 },
   demoMedia: { env: 'STILLFRAME_DEMO', help: 'On start, generate the sample media when missing (demo/sample.mp4 and test-bucket/video-demo/: local directory storage only) and create the IMM project test-project.', parse: boolean, default: true },
-  stateDir: { env: 'STILLFRAME_STATE_DIR', help: 'Directory of the task journal (projects, tasks, progress); survives restarts.', shown: '<storage root>/.stillframe (./.stillframe with s3:// or http(s):// storage)', parse: (raw: string) => resolve(raw) as string | undefined, default: undefined },
+  stateDir: { env: 'STILLFRAME_STATE_DIR', help: 'Directory of the task journal (projects, tasks, progress) and of the image styles (without Redis); survives restarts.', shown: '<storage root>/.stillframe (./.stillframe with s3:// or http(s):// storage)', parse: (raw: string) => resolve(raw) as string | undefined, default: undefined },
   taskConcurrency: { env: 'STILLFRAME_TASK_CONCURRENCY', help: 'IMM tasks run at once (each runs one decoding job at a time, in the limiter\'s batch lane).', parse: integer(1, 256), default: 2 },
   maxFramesPerTask: { env: 'STILLFRAME_MAX_FRAMES_PER_TASK', help: 'Most frames one task may capture (dhash: sample) in total; more → LimitExceededError.', parse: integer(1, 1_000_000), default: 2000 },
   taskRetentionDays: { env: 'STILLFRAME_TASK_RETENTION_DAYS', help: 'Days a finished task stays queryable (GetTask/ListTasks).', parse: integer(1, 3650), default: 7 },
@@ -405,6 +412,9 @@ export function loadConfig(env: Env = process.env, flags: Record<string, string>
       maxSourceDurationSeconds: s.maxSourceDurationSeconds,
       maxSourceBytes: s.maxSourceBytes,
       maxOutputDimension: s.maxOutputDimension,
+      maxImageBytes: s.maxImageBytes,
+      maxImagePixels: s.maxImagePixels,
+      maxImageOutputPixels: s.maxImageOutputPixels,
     },
     quality: { jpeg: s.jpegQuality, webp: s.webpQuality, avif: s.avifQuality },
     http: { snapshotCacheControl: s.snapshotCacheControl, objectCacheControl: s.objectCacheControl, maxBodyBytes: s.maxBodyBytes },

@@ -35,6 +35,16 @@ export const DEMO_OBJECTS: DemoObject[] = [
       audio: { graph: 'sine=frequency=440:duration=10', encoder: 'aac' },
     },
   },
+  // A 1600×1200 JPEG for image processing (`image/resize,w_400/format,webp`): one frame of testsrc2 as
+  // a baseline JPEG (the raw MJPEG muxer writes a single frame's JPEG as it is).
+  {
+    bucket: 'demo',
+    key: 'photo.jpg',
+    spec: {
+      format: 'mjpeg',
+      video: { graph: 'testsrc2=size=1600x1200:rate=1', frames: 1, encoder: 'mjpeg', pixelFormat: 'yuvj420p', options: { qmin: '2', qmax: '3' } },
+    },
+  },
   // The IMM frame-capture samples (docs/tasks.md) name these objects. Five 6 s scenes — moving test
   // pattern, colour bars, a second moving pattern, RGB bars, Game of Life — so dhash finds the cuts
   // at 6, 12, 18 and 24 s; keyframes every 2 s (plus x264's own at the cuts).

@@ -5,6 +5,7 @@ import type { Config } from './config.js';
 import { createCapture, type Capture } from './core/capture.js';
 import { createLimiter, type Limiter } from './core/limiter.js';
 import { createMetrics, LATENCY_BUCKETS, type Metrics } from './core/metrics.js';
+import type { ImageLimits } from './image/actions.js';
 import { createLogger, type Logger } from './log.js';
 import { createBlockCache } from './media/block-cache.js';
 import { createMemoryNonceStore, createRedisNonceStore, type NonceStore } from './http/nonce-store.js';
@@ -16,6 +17,7 @@ import { timeFetch, timeStore } from './source/timed-store.js';
 import { createJournalBackend } from './tasks/journal-backend.js';
 import { createRedisBackend } from './tasks/redis-backend.js';
 import { createTaskService, type TaskService } from './tasks/service.js';
+import { createFileStyleStore, createRedisStyleStore, type StyleStore } from './styles/store.js';
 
 export interface Deps {
   config: Config;
@@ -39,9 +41,11 @@ export interface Deps {
   tasks: TaskService;
   /** Signed RPC requests' nonces: in process, or in Redis shared by the fleet (STILLFRAME_REDIS_URL). */
   nonces: NonceStore;
+  /** Image styles per bucket: a JSON file per bucket in the state directory, or Redis hashes (STILLFRAME_REDIS_URL). */
+  styles: StyleStore;
   isDraining: () => boolean;
   setDraining: () => void;
-  /** Stops the task service, the nonce store and the workers (after draining). */
+  /** Stops the task service, the nonce and style stores and the workers (after draining). */
   close(): Promise<void>;
 }
 
@@ -52,6 +56,11 @@ export interface DepsOverrides {
 }
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** OSS's image limits, with the pixel counts from the settings (the sides are OSS's). */
+function imageLimitsOf(config: Config): ImageLimits {
+  return { maxSourceSide: 30_000, maxSourcePixels: config.limits.maxImagePixels, maxOutputSide: 16_384, maxOutputPixels: config.limits.maxImageOutputPixels };
+}
 
 export async function createDeps(config: Config, overrides: DepsOverrides = {}): Promise<Deps> {
   const log = overrides.log ?? createLogger(config.logLevel);
@@ -87,6 +96,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       maxSourcePixels: config.limits.maxSourcePixels,
       maxSourceDurationSeconds: config.limits.maxSourceDurationSeconds,
       quality: config.quality,
+      imageLimits: imageLimitsOf(config),
       tonemap: engine.tonemap,
       openSources: engine.openSources,
       // Half the ceiling: open sources are a cache, the other half is for the job at hand.
@@ -111,7 +121,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     caches,
     limiter,
     metrics,
-    limits: { maxSourceBytes: config.limits.maxSourceBytes },
+    limits: { maxSourceBytes: config.limits.maxSourceBytes, maxImageBytes: config.limits.maxImageBytes },
     timeoutMs: { snapshot: engine.timeoutMs, task: config.tasks.timeoutMs },
   });
   // Scale-out: with a Redis URL, records and the queue are shared by every node (docs/scale-out.md).
@@ -134,6 +144,8 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
   );
   // A captured signed request must not replay on another node: nonces go where the tasks are shared.
   const nonces = scale.redisUrl ? createRedisNonceStore({ url: scale.redisUrl, prefix: scale.redisPrefix, log }) : createMemoryNonceStore();
+  // Styles live where the tasks do: the state directory (locked to this process), or Redis for the fleet.
+  const styles = scale.redisUrl ? createRedisStyleStore({ url: scale.redisUrl, prefix: scale.redisPrefix, log }) : createFileStyleStore({ dir: stateDir });
   // The spec's sample requests name this project: with sample media on, they work as written.
   if (config.demoMedia) await tasks.ensureProject('test-project', 'Sample project for the IMM frame-capture examples');
   await pool.ready;
@@ -152,6 +164,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     capture,
     tasks,
     nonces,
+    styles,
     isDraining: () => draining,
     setDraining: () => {
       draining = true;
@@ -161,6 +174,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     async close() {
       await tasks.close();
       await nonces.close();
+      await styles.close();
       await pool.close();
     },
   };

@@ -51,9 +51,31 @@ export const errors = {
     }),
   malformedProcess: (message: string) =>
     new AppError(400, 'InvalidArgument', message, { ec: SNAPSHOT_PARAM_EC.process }),
+  /** `image/…` parameters, in the snapshot's style: `Expected integer between 1 and 16384 for resize w but received "0".`
+   *  `param` is empty for value-form actions (`rotate,90`): `… for rotate but received "400".` */
+  imageParam: (action: string, param: string, expected: string, received: string, ec?: string) =>
+    new AppError(400, 'InvalidArgument', `Expected ${expected} for ${param ? `${action} ${param}` : action} but received "${received}".`, { ec }),
+  /** A malformed `image/…` or `style/…` process (unknown action, repeated parameter, bad chain). */
+  imageProcess: (message: string, ec?: string) => new AppError(400, 'InvalidArgument', message, { ec }),
+  /** `sys/saveas` outside a POST body (OSS answers a GET carrying it with 400). */
+  saveAsNotAllowed: () =>
+    new AppError(400, 'InvalidArgument', 'sys/saveas is only allowed in a POST /{bucket}/{key}?x-oss-process request body.'),
+  /** OSS 0017-00000251 (bad characters) / 0017-00000250 (bad length): style names are 1–63 of [A-Za-z0-9_.-]. */
+  invalidStyleName: (name: string, ec: '0017-00000250' | '0017-00000251' = '0017-00000251') =>
+    new AppError(400, 'InvalidArgument', `The value: ${name} of parameter: stylename is invalid.`, { ec }),
+  /** OSS 0017-00000253; `detail` says why when the reason is not the forbidden characters. */
+  invalidStyleContent: (detail?: string) =>
+    new AppError(400, 'BadRequest', detail ? `Style content is invalid. ${detail}` : 'Style content is invalid.', { ec: '0017-00000253' }),
   invalidArgument: (message: string, cause?: unknown) => new AppError(400, 'InvalidArgument', message, { cause }),
   notMedia: (message: string, cause?: unknown) => new AppError(400, 'InvalidArgument', message, { cause }),
   limitExceeded: (message: string) => new AppError(400, 'InvalidArgument', message),
+  // Image processing (src/image/actions.ts).
+  /** OSS's own wording for a crop whose origin (gravity + x, y) lies outside the image. */
+  cropOutOfImage: () => new AppError(400, 'BadRequest', "Advance cut's position is out of image."),
+  /** sharp/libvips refused the bytes (corrupt, truncated, hostile or not an image): the object's fault, not ours. */
+  undecodableImage: (reason: string, cause?: unknown) => new AppError(400, 'InvalidArgument', `The image cannot be processed: ${reason}`, { cause }),
+  /** An image watermark whose object the server did not hand over (it does not exist in the bucket). */
+  watermarkMissing: (key: string) => new AppError(400, 'InvalidArgument', `The watermark image "${key}" does not exist in the bucket.`),
   invalidBucketName: (bucket: string) =>
     new AppError(400, 'InvalidBucketName', `The bucket name "${bucket}" is not valid.`),
   invalidObjectName: (message: string) => new AppError(400, 'InvalidObjectName', message),
@@ -98,6 +120,13 @@ export const errors = {
     new AppError(403, 'SignatureDoesNotMatch', 'The request signature we calculated does not match the signature you provided. Check your key and signing method.'),
   ossUnknownKey: () => new AppError(403, 'InvalidAccessKeyId', 'The OSS Access Key Id you provided does not exist in our records.'),
   ossTimeSkewed: () => new AppError(403, 'RequestTimeTooSkewed', 'The difference between the request time and the current time is too large.'),
+  // Image styles (src/styles/, src/http/style-routes.ts); the name and content errors are with the image errors above.
+  /** OSS documents no code for the 51st style: InvalidArgument with the limit in the message. */
+  tooManyStyles: (bucket: string, max: number) =>
+    new AppError(400, 'InvalidArgument', `The bucket "${bucket}" already has ${max} styles, the most a bucket may have: delete one first.`),
+  noSuchStyle: (name: string) => new AppError(404, 'NoSuchStyle', `The specified style "${name}" does not exist.`),
+  malformedXml: (detail: string) =>
+    new AppError(400, 'MalformedXML', `The XML you provided was not well-formed or did not validate against our published schema: ${detail}`),
   // IMM (RPC API) codes: the JSON renderer shows `code` and `message` as IMM does.
   invalidVersion: (expected: string, received: unknown) => new AppError(400, 'InvalidVersion', `Expected Version ${expected} but received ${JSON.stringify(received)}.`),
   actionNotFound: (action: string, known: readonly string[]) =>

@@ -5,8 +5,8 @@ import { LRUCache } from 'lru-cache';
 export interface CachedImage {
   body: Buffer;
   contentType: string;
-  frameTimeMs: number;
-  keyframe: boolean;
+  /** Snapshots: which frame came back (absent for processed images). */
+  frame: { timeMs: number; keyframe: boolean } | undefined;
 }
 
 export interface Caches {

@@ -1,6 +1,7 @@
-// THE use case: take a frame — or many — out of a stored media object and encode it. The URL API calls
-// snapshot(); the task runner calls openSource() and extract(). Both go through the same limiter (two
-// lanes: people waiting on a socket first), the same preparation of the source (local path, block
+// THE use case: take a frame — or many — out of a stored media object and encode it, or process a
+// stored image. The URL API calls process() (a frame, a frame followed by image actions, or image actions
+// on a stored picture); the task runner calls openSource() and extract(). All go through the same limiter
+// (two lanes: people waiting on a socket first), the same preparation of the source (local path, block
 // cache, HLS), the same capture workers and the same rendering.
 import type { CachedImage, Caches } from '../cache/caches.js';
 import { objectVersionKey } from '../cache/caches.js';
@@ -9,9 +10,11 @@ import { CONTENT_TYPES } from '../image/render.js';
 import type { BlockCache } from '../media/block-cache.js';
 import type { WorkerPool } from '../media/pool.js';
 import type { MediaInfo, VideoStream } from '../media/probe.js';
-import type { ExtractedFrame, ExtractJob, ExtractResult, FrameIndex } from '../media/protocol.js';
+import type { ExtractedFrame, ExtractJob, ExtractResult, FrameIndex, ImagePipeline, SourceRef } from '../media/protocol.js';
+import type { ReadTarget } from '../media/reads.js';
 import { prepareSource, type PreparedSource } from '../media/sources.js';
-import { canonicalSnapshot, type SnapshotPlan } from '../process/snapshot.js';
+import type { ImageAction } from '../process/image-process.js';
+import type { SnapshotPlan } from '../process/snapshot.js';
 import type { ObjectStat, ObjectStore } from '../source/store.js';
 import type { Lane, Limiter } from './limiter.js';
 import type { Metrics } from './metrics.js';
@@ -23,7 +26,16 @@ export interface Timings {
   encode: number;
 }
 
-export interface SnapshotResult extends CachedImage {
+/**
+ * What an `x-oss-process` URL asks for, resolved by the route (style looked up, `format,auto` chosen):
+ * a frame (optionally followed by image actions), or image actions on a stored image. `watermarks` are
+ * the image watermarks' objects (same bucket), stat'ed by the route: their ETags are part of the answer's.
+ */
+export type ProcessWork =
+  | { kind: 'snapshot'; plan: SnapshotPlan; actions: ImageAction[]; watermarks: ReadonlyMap<string, ObjectStat> }
+  | { kind: 'image'; actions: ImageAction[]; watermarks: ReadonlyMap<string, ObjectStat> };
+
+export interface ProcessResult extends CachedImage {
   cacheHit: boolean;
   timings: Timings;
 }
@@ -47,14 +59,15 @@ export interface CaptureDeps {
   caches: Caches;
   limiter: Limiter;
   metrics: Metrics;
-  limits: { maxSourceBytes: number };
+  /** Largest media source, and largest image (a stored image, or an image watermark). */
+  limits: { maxSourceBytes: number; maxImageBytes: number };
   /** Deadline of one snapshot's worker job, and of one task job (index, extract). */
   timeoutMs: { snapshot: number; task: number };
 }
 
 export interface Capture {
-  /** `canonical` = canonicalSnapshot(plan), when the caller has it already (the route keeps it per process string). */
-  snapshot(bucket: string, key: string, stat: ObjectStat, plan: SnapshotPlan, signal?: AbortSignal, canonical?: string): Promise<SnapshotResult>;
+  /** `canonical` = the process's one spelling (src/process/image-process.ts), with the watermarks' ETags: the cache key. */
+  process(bucket: string, key: string, stat: ObjectStat, work: ProcessWork, canonical: string, signal?: AbortSignal): Promise<ProcessResult>;
   /** Tasks: probe and index a source (from `from` s on the container clock when clipped). */
   openSource(bucket: string, key: string, stat: ObjectStat, from: number | undefined, signal: AbortSignal): Promise<IndexedSource>;
   /** Tasks: decode and render the wanted frames, each handed to `onFrame` as it is ready. */
@@ -64,6 +77,7 @@ export interface Capture {
 export function createCapture(deps: CaptureDeps): Capture {
   const { store, blocks, pool, caches, limiter, metrics } = deps;
   const imageFlights = createSingleFlight<CachedImage & { timings: Timings }>();
+  const imageMaxBytes = deps.limits.maxImageBytes;
   const cacheLookups = metrics.counter('stillframe_cache_lookups_total', 'Result and source-stat cache lookups by cache and outcome', ['cache', 'result']);
 
   async function prepare(bucket: string, key: string, stat: ObjectStat): Promise<PreparedSource> {
@@ -73,10 +87,39 @@ export function createCapture(deps: CaptureDeps): Capture {
     return prepareSource(store, blocks, bucket, key, stat);
   }
 
-  const targetsOf = (prepared: PreparedSource) => new Map(prepared.target ? [[prepared.ref.id, prepared.target]] : []);
+  const targetsOf = (prepared: PreparedSource) => new Map<string, ReadTarget>(prepared.target ? [[prepared.ref.id, prepared.target]] : []);
 
-  async function produce(bucket: string, key: string, stat: ObjectStat, plan: SnapshotPlan, signal: AbortSignal) {
+  async function prepareImage(bucket: string, key: string, stat: ObjectStat): Promise<PreparedSource> {
+    if (stat.size > imageMaxBytes) {
+      throw errors.limitExceeded(`The image "${key}" is ${stat.size} bytes, above the limit of ${imageMaxBytes} bytes (STILLFRAME_MAX_IMAGE_BYTES).`);
+    }
+    return prepareSource(store, blocks, bucket, key, stat);
+  }
+
+  /** The image actions with their watermark objects prepared; their reads join the job's targets. */
+  async function pipelineOf(bucket: string, work: ProcessWork, targets: Map<string, ReadTarget>): Promise<ImagePipeline> {
+    const watermarks: Record<string, SourceRef> = {};
+    for (const [key, stat] of work.watermarks) {
+      const prepared = await prepareImage(bucket, key, stat);
+      watermarks[key] = prepared.ref;
+      if (prepared.target) targets.set(prepared.ref.id, prepared.target);
+    }
+    return { actions: work.actions, watermarks };
+  }
+
+  async function produce(bucket: string, key: string, stat: ObjectStat, work: ProcessWork, signal: AbortSignal) {
+    const toBody = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (work.kind === 'image') {
+      const prepared = await prepareImage(bucket, key, stat);
+      const targets = targetsOf(prepared);
+      const image = await pipelineOf(bucket, work, targets);
+      const result = await pool.run({ kind: 'image', source: prepared.ref, image }, { timeoutMs: deps.timeoutMs.snapshot, signal, targets });
+      return { body: toBody(result.body), contentType: result.contentType, frame: undefined, timings: result.timings };
+    }
+    const { plan } = work;
     const prepared = await prepare(bucket, key, stat);
+    const targets = targetsOf(prepared);
+    const image = work.actions.length > 0 ? await pipelineOf(bucket, work, targets) : undefined;
     const result = await pool.run(
       {
         kind: 'capture',
@@ -84,11 +127,16 @@ export function createCapture(deps: CaptureDeps): Capture {
         timeMs: plan.timeMs,
         seek: plan.seek,
         render: { format: plan.format, orientation: plan.orientation, width: plan.width, height: plan.height, scaleType: 'stretch' },
+        image,
       },
-      { timeoutMs: deps.timeoutMs.snapshot, signal, targets: targetsOf(prepared) },
+      { timeoutMs: deps.timeoutMs.snapshot, signal, targets },
     );
-    const body = Buffer.from(result.body.buffer, result.body.byteOffset, result.body.byteLength);
-    return { body, contentType: CONTENT_TYPES[plan.format], frameTimeMs: result.frameTimeMs, keyframe: result.keyframe, timings: result.timings };
+    return {
+      body: toBody(result.body),
+      contentType: result.contentType ?? CONTENT_TYPES[plan.format],
+      frame: { timeMs: result.frameTimeMs, keyframe: result.keyframe },
+      timings: result.timings,
+    };
   }
 
   function inLane<T>(lane: Lane, signal: AbortSignal, work: () => Promise<T>): Promise<T> {
@@ -96,12 +144,12 @@ export function createCapture(deps: CaptureDeps): Capture {
   }
 
   return {
-    async snapshot(bucket, key, stat, plan, signal, canonical = canonicalSnapshot(plan)) {
+    async process(bucket, key, stat, work, canonical, signal) {
       const cacheKey = `${objectVersionKey(bucket, key, stat.etag)}\u0000${canonical}`;
       const cached = caches.images.get(cacheKey);
       cacheLookups.inc({ cache: 'image', result: cached ? 'hit' : 'miss' });
       if (cached) return { ...cached, cacheHit: true, timings: { open: 0, decode: 0, encode: 0 } };
-      const made = await imageFlights.run(cacheKey, (flightSignal) => inLane('interactive', flightSignal, () => produce(bucket, key, stat, plan, flightSignal)), signal);
+      const made = await imageFlights.run(cacheKey, (flightSignal) => inLane('interactive', flightSignal, () => produce(bucket, key, stat, work, flightSignal)), signal);
       const { timings, ...image } = made;
       caches.images.set(cacheKey, image);
       return { ...image, cacheHit: false, timings };

@@ -1,25 +1,29 @@
-// GET/HEAD of an object URL: with `x-oss-process` a captured frame, without it the object itself.
+// An object URL: GET/HEAD answers the object itself, or with `x-oss-process` a frame or a processed image
+// (src/http/process-routes.ts); PUT uploads; POST `?x-oss-process` saves a processed result (`sys/saveas`).
 import { createHash } from 'node:crypto';
 import { pipeline, Readable, Transform } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Hono } from 'hono';
-import type { Capture, SnapshotResult } from '../core/capture.js';
+import type { Capture } from '../core/capture.js';
 import type { Histogram } from '../core/metrics.js';
 import { errors } from '../errors.js';
-import { canonicalSnapshot, parseSnapshotProcess, type SnapshotPlan } from '../process/snapshot.js';
 import type { StatCache } from '../source/stat-cache.js';
-import { contentTypeFor, validateBucket, validateKey, type ObjectStat, type ObjectStore } from '../source/store.js';
+import type { StyleStore } from '../styles/store.js';
+import { contentTypeFor, validateBucket, validateKey, type ObjectStore } from '../source/store.js';
 import type { AccessControl } from './access.js';
 import { evaluateConditions, evaluateRange } from './conditional.js';
-import { requestHeader, requestHeaders, requestSignal, withRequestId, type AppEnv } from './context.js';
+import { requestHeader, requestHeaders, type AppEnv } from './context.js';
+import { createProcessHandlers } from './process-routes.js';
 
 export interface ObjectRoutesDeps {
   store: ObjectStore;
   /** Source stats for snapshots, trusted for a short interval (STILLFRAME_SOURCE_REVALIDATE_MS). */
   stats: StatCache;
   capture: Capture;
-  /** Time of capture.snapshot() by cache outcome. */
-  snapshotSeconds?: Histogram;
+  /** Bucket styles (`x-oss-process=style/<name>`). */
+  styles: StyleStore;
+  /** Time of capture.process() by cache outcome. */
+  processSeconds?: Histogram;
   domain: string | undefined;
   maxOutputDimension: number;
   snapshotCacheControl: string;
@@ -57,72 +61,24 @@ export function locateObject(host: string, rawPath: string, domain: string | und
   return { bucket, key };
 }
 
-function snapshotEtag(sourceEtag: string, canonical: string): string {
-  return `"${createHash('sha1').update(`${sourceEtag}\u0000${canonical}`).digest('hex').slice(0, 32)}"`;
-}
-
-// A cached hit repeats the same few process strings against the same stat: their parse and their ETag
-// (a SHA-1) are remembered rather than recomputed per request. Bounded; only valid plans are kept.
-const MAX_PLANS = 1000;
-type ParsedProcess = { plan: SnapshotPlan; canonical: string };
-
-function createPlanCache(maxOutputDimension: number) {
-  const plans = new Map<string, ParsedProcess>();
-  return (process: string): ParsedProcess => {
-    let parsed = plans.get(process);
-    if (!parsed) {
-      const plan = parseSnapshotProcess(process, { maxOutputDimension });
-      parsed = { plan, canonical: canonicalSnapshot(plan) };
-      if (plans.size >= MAX_PLANS) plans.clear();
-      plans.set(process, parsed);
-    }
-    return parsed;
-  };
-}
-
-// Keyed by the stat object itself: the stat cache hands out one object per revalidation interval.
-const etags = new WeakMap<ObjectStat, Map<string, string>>();
-function etagOf(stat: ObjectStat, canonical: string): string {
-  let byCanonical = etags.get(stat);
-  if (!byCanonical) {
-    byCanonical = new Map();
-    etags.set(stat, byCanonical);
-  }
-  let etag = byCanonical.get(canonical);
-  if (etag === undefined) {
-    etag = snapshotEtag(stat.etag, canonical);
-    if (byCanonical.size < MAX_PLANS) byCanonical.set(canonical, etag);
-  }
-  return etag;
-}
-
-const ms = (value: number) => value.toFixed(1);
-const HIT_TIMING = `open;dur=${ms(0)}, decode;dur=${ms(0)}, encode;dur=${ms(0)}, total;dur=`;
-
-function serverTiming(result: SnapshotResult, total: number): string {
-  const { open, decode, encode } = result.timings;
-  if (open === 0 && decode === 0 && encode === 0) return HIT_TIMING + ms(total);
-  return `open;dur=${ms(open)}, decode;dur=${ms(decode)}, encode;dur=${ms(encode)}, total;dur=${ms(total)}`;
-}
-
-function snapshotValidators(etag: string, stat: ObjectStat, cacheControl: string): Record<string, string> {
-  return { ETag: etag, 'Last-Modified': httpDate(stat.lastModified), 'Cache-Control': cacheControl };
-}
-
-// Last-Modified of a stat, formatted once per stat object (the stat cache reuses them).
-const httpDates = new WeakMap<Date, string>();
-function httpDate(date: Date): string {
-  let text = httpDates.get(date);
-  if (text === undefined) {
-    text = date.toUTCString();
-    httpDates.set(date, text);
-  }
-  return text;
+function oneProcess(url: URL): string | undefined {
+  const values = url.searchParams.getAll('x-oss-process');
+  if (values.length > 1) throw errors.malformedProcess('x-oss-process appears more than once.');
+  return values[0];
 }
 
 export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  const parseProcess = createPlanCache(deps.maxOutputDimension);
+  const processes = createProcessHandlers({
+    store: deps.store,
+    stats: deps.stats,
+    capture: deps.capture,
+    styles: deps.styles,
+    access: deps.access,
+    processSeconds: deps.processSeconds,
+    maxOutputDimension: deps.maxOutputDimension,
+    cacheControl: deps.snapshotCacheControl,
+  });
 
   app.on(['GET', 'HEAD'], '*', async (c) => {
     const url = c.get('url') ?? new URL(c.req.url);
@@ -130,49 +86,10 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
     const { bucket, key } = locateObject(deps.domain ? (requestHeader(c, 'host') ?? '') : '', url.pathname, deps.domain);
     // Before anything is read: a private object's existence is not revealed to an unsigned request.
     deps.access.authorizeObject(() => c.req.raw, url, bucket, key, 'read');
-    const processes = url.searchParams.getAll('x-oss-process');
-    if (processes.length > 1) throw errors.malformedProcess('x-oss-process appears more than once.');
-    const process = processes[0];
+    const process = oneProcess(url);
     const isHead = c.req.method === 'HEAD';
 
-    if (process !== undefined) {
-      const { plan, canonical } = parseProcess(process);
-      let stat = await deps.stats.stat(bucket, key);
-      let etag = etagOf(stat, canonical);
-      // Answered from the source's stat alone: a revalidating CDN costs no decoding.
-      let condition = evaluateConditions(requestHeaders(c), { etag, lastModified: stat.lastModified });
-      if (condition) return c.body(null, condition, snapshotValidators(etag, stat, deps.snapshotCacheControl));
-      const signal = requestSignal(c);
-      const started = performance.now();
-      let result: SnapshotResult;
-      try {
-        result = await deps.capture.snapshot(bucket, key, stat, plan, signal, canonical);
-      } catch (err) {
-        // The stat may be up to STILLFRAME_SOURCE_REVALIDATE_MS old: an object rewritten meanwhile fails
-        // reads pinned to its old ETag. Once more with the current stat, if it did change.
-        deps.stats.forget(bucket, key);
-        const current = await deps.stats.stat(bucket, key).catch(() => stat);
-        if (current.etag === stat.etag || signal.aborted) throw err;
-        stat = current;
-        etag = etagOf(stat, canonical);
-        condition = evaluateConditions(requestHeaders(c), { etag, lastModified: stat.lastModified });
-        if (condition) return c.body(null, condition, snapshotValidators(etag, stat, deps.snapshotCacheControl));
-        result = await deps.capture.snapshot(bucket, key, stat, plan, signal, canonical);
-      }
-      const total = performance.now() - started;
-      c.set('cacheHit', result.cacheHit);
-      deps.snapshotSeconds?.observe(total / 1000, { cache: result.cacheHit ? 'hit' : 'miss' });
-      // Plain header object, request id included: @hono/node-server writes it without building Headers.
-      const headers = withRequestId(c, snapshotValidators(etag, stat, deps.snapshotCacheControl)) as Record<string, string>;
-      headers['Content-Type'] = result.contentType;
-      headers['Content-Length'] = String(result.body.length);
-      headers['X-Frame-Time'] = String(result.frameTimeMs);
-      headers['X-Frame-Keyframe'] = result.keyframe ? '1' : '0';
-      headers['X-Cache'] = result.cacheHit ? 'HIT' : 'MISS';
-      headers['Server-Timing'] = serverTiming(result, total);
-      // A view of the cached bytes, not a copy: the cache never mutates an entry.
-      return new Response(isHead ? null : new Uint8Array(result.body.buffer, result.body.byteOffset, result.body.byteLength), { status: 200, headers });
-    }
+    if (process !== undefined) return processes.answer(c, bucket, key, process);
 
     const stat = await deps.store.stat(bucket, key);
     const validators = { etag: stat.etag, lastModified: stat.lastModified };
@@ -238,6 +155,17 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
     // Whatever store wrote it, a snapshot of this object must not be answered from its old stat.
     deps.stats.forget(bucket, key);
     return c.body(null, 200, { ETag: stat.etag });
+  });
+
+  // POST /{bucket}/{key}?x-oss-process: the result saved as an object (`sys/saveas`).
+  app.post('*', async (c) => {
+    const url = c.get('url') ?? new URL(c.req.url);
+    if (!url.searchParams.has('x-oss-process')) throw errors.methodNotAllowed('POST');
+    const { bucket, key } = locateObject(deps.domain ? (requestHeader(c, 'host') ?? '') : '', url.pathname, deps.domain);
+    validateBucket(bucket);
+    validateKey(key);
+    const principal = deps.access.authorizeObject(() => c.req.raw, url, bucket, key, 'read');
+    return processes.saveAs(c, bucket, key, principal);
   });
 
   app.all('*', (c) => {

@@ -123,11 +123,15 @@ function parseCredential(credential: string): V4Scope {
   return { accessKeyId: parts[0], date: parts[1]!, region: parts[2]!, product: parts[3]! };
 }
 
-export function v4CanonicalRequest(req: SignedRequest, additionalHeaders: string[], dropSignature: boolean): string {
+/**
+ * `bareEmpty`: a parameter sent with an empty value (`style=`) is canonicalised as a bare name (`style`),
+ * as ali-oss signs its sub-resources (`subres: { style: '' }` is signed bare but sent as `style=`).
+ */
+export function v4CanonicalRequest(req: SignedRequest, additionalHeaders: string[], dropSignature: boolean, bareEmpty = false): string {
   const uri = encode(`/${req.bucket}/${req.key}`).replace(/%2F/g, '/');
   const query = req.query
     .filter((p) => !(dropSignature && p.name === 'x-oss-signature'))
-    .map((p) => ({ k: encode(p.name), v: p.value === null ? null : encode(p.value) }))
+    .map((p) => ({ k: encode(p.name), v: p.value === null || (bareEmpty && p.value === '') ? null : encode(p.value) }))
     .sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0))
     .map((p) => (p.v === null ? p.k : `${p.k}=${p.v}`))
     .join('&');
@@ -152,6 +156,16 @@ export function v4Signature(secret: string, scope: Pick<V4Scope, 'date' | 'regio
   let key = createHmac('sha256', `aliyun_v4${secret}`).update(scope.date).digest();
   for (const part of [scope.region, scope.product, 'aliyun_v4_request']) key = createHmac('sha256', key).update(part).digest();
   return createHmac('sha256', key).update(stringToSign).digest('hex');
+}
+
+/**
+ * The V4 signature as sent, or — when a query parameter has an empty value — as ali-oss signs such a
+ * request (the empty value as a bare name). Both are computed with the secret: neither widens who may sign.
+ */
+function v4Matches(req: SignedRequest, secret: string, scope: V4Scope, date: string, extra: string[], dropSignature: boolean, signature: string): boolean {
+  if (equalSecret(v4Signature(secret, scope, date, v4CanonicalRequest(req, extra, dropSignature)), signature)) return true;
+  if (!req.query.some((p) => p.value === '')) return false;
+  return equalSecret(v4Signature(secret, scope, date, v4CanonicalRequest(req, extra, dropSignature, true)), signature);
 }
 
 function additional(list: string | undefined): string[] {
@@ -191,8 +205,8 @@ export function verifyOssSignature(req: SignedRequest, keys: Record<string, stri
     }
     if (at - now > SKEW_MS) throw errors.ossDenied('x-oss-date is in the future.');
     const secret = secretOf(scope.accessKeyId);
-    const expected = v4Signature(secret, scope, date, v4CanonicalRequest(req, additional(single(req.query, 'x-oss-additional-headers')), true));
-    if (!equalSecret(expected, signature)) throw errors.ossSignatureMismatch();
+    const extra = additional(single(req.query, 'x-oss-additional-headers'));
+    if (!v4Matches(req, secret, scope, date, extra, true, signature)) throw errors.ossSignatureMismatch();
     if (now > at + Number(expires) * 1000) throw errors.ossExpired();
     return scope.accessKeyId;
   }
@@ -246,8 +260,7 @@ export function verifyOssSignature(req: SignedRequest, keys: Record<string, stri
     const secret = secretOf(scope.accessKeyId);
     const extra = additional(fields.AdditionalHeaders);
     for (const h of extra) if (!req.headers.has(h)) throw errors.ossDenied(`The additional header ${h} is not in the request.`);
-    const expected = v4Signature(secret, scope, date, v4CanonicalRequest(req, extra, false));
-    if (!equalSecret(expected, fields.Signature)) throw errors.ossSignatureMismatch();
+    if (!v4Matches(req, secret, scope, date, extra, false, fields.Signature)) throw errors.ossSignatureMismatch();
     return scope.accessKeyId;
   }
 

@@ -1,6 +1,6 @@
 // A scaled RGB picture → the finished image: turn, crop or pad (src/image/geometry.ts decided how), then
 // encode with sharp. Runs in the capture workers, right after the engine scaled the frame.
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import type { ImageFormat } from '../process/snapshot.js';
 import type { Geometry } from './geometry.js';
 
@@ -23,7 +23,8 @@ export const CONTENT_TYPES: Record<ImageFormat, string> = {
   avif: 'image/avif',
 };
 
-export async function renderPicture(picture: RgbPicture, geometry: Geometry, format: ImageFormat, quality: Quality): Promise<Buffer> {
+/** The picture turned, cropped and padded as `geometry` says, not yet encoded. */
+export function shapePicture(picture: RgbPicture, geometry: Geometry): Sharp {
   let image = sharp(picture.data, { raw: { width: picture.width, height: picture.height, channels: 3 } });
   if (geometry.turn) image = image.rotate(geometry.turn);
   if (geometry.crop) image = image.extract(geometry.crop);
@@ -35,6 +36,17 @@ export async function renderPicture(picture: RgbPicture, geometry: Geometry, for
     const top = Math.floor((geometry.pad.height - h) / 2);
     image = image.extend({ left, top, right: geometry.pad.width - w - left, bottom: geometry.pad.height - h - top, background: { r: 0, g: 0, b: 0 } });
   }
+  return image;
+}
+
+/** The shaped picture as raw RGB, for image actions after a snapshot (no intermediate encoding). */
+export async function shapedPixels(picture: RgbPicture, geometry: Geometry): Promise<RgbPicture> {
+  const { data, info } = await shapePicture(picture, geometry).raw().toBuffer({ resolveWithObject: true });
+  return { data, width: info.width, height: info.height };
+}
+
+export async function renderPicture(picture: RgbPicture, geometry: Geometry, format: ImageFormat, quality: Quality): Promise<Buffer> {
+  const image = shapePicture(picture, geometry);
   switch (format) {
     case 'jpg':
       return image.jpeg({ quality: quality.jpeg }).toBuffer();

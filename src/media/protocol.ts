@@ -2,6 +2,8 @@
 // Jobs and answers cross the process boundary over the IPC channel (structured clone); a worker's reads
 // of remote bytes go over a separate socket pair as small binary frames (src/media/engine/bridge.ts,
 // src/media/reads.ts), because the worker waits for them synchronously, in the middle of FFmpeg's calls.
+import type { ImageLimits } from '../image/actions.js';
+import type { ImageAction } from '../process/image-process.js';
 import type { ImageFormat, Orientation } from '../process/snapshot.js';
 import type { ToneMap } from '../config.js';
 import type { MediaInfo } from './probe.js';
@@ -38,10 +40,33 @@ export interface CaptureJob {
   timeMs: number;
   seek: SeekMode;
   render: RenderRequest;
+  /** Image actions on the captured frame (`video/snapshot,…|image/…`): none = the frame as rendered. */
+  image?: ImagePipeline;
+}
+
+/** Image actions and the objects they need (image watermarks, by key, each a source to read whole). */
+export interface ImagePipeline {
+  actions: ImageAction[];
+  watermarks: Record<string, SourceRef>;
+}
+
+/** `image/…` on a stored image: the object is read whole (file or read bridge) and processed. */
+export interface ImageJob {
+  kind: 'image';
+  source: SourceRef;
+  image: ImagePipeline;
+}
+
+export interface ImageResult {
+  body: Uint8Array;
+  contentType: string;
+  timings: { open: number; decode: number; encode: number };
 }
 
 export interface CaptureResult {
   body: Uint8Array;
+  /** Set when image actions chose the format (`…|image/format,png`); else the snapshot's `f`. */
+  contentType: string | undefined;
   /** Presentation time of the frame returned, in ms from the stream's first frame. */
   frameTimeMs: number;
   keyframe: boolean;
@@ -101,12 +126,13 @@ export interface ExtractResult {
   seeks: number;
 }
 
-export type Job = CaptureJob | IndexJob | ExtractJob;
+export type Job = CaptureJob | IndexJob | ExtractJob | ImageJob;
 
 export interface JobResults {
   capture: CaptureResult;
   index: IndexResult;
   extract: ExtractResult;
+  image: ImageResult;
 }
 
 /** An error a job ended with: the AppError fields, rebuilt as an AppError on the server side. */
@@ -120,6 +146,8 @@ export interface JobError {
 export interface WorkerSettings {
   decodeThreads: number;
   maxSourcePixels: number;
+  /** Image processing: OSS's source and output limits (src/image/actions.ts). */
+  imageLimits: ImageLimits;
   maxSourceDurationSeconds: number;
   quality: { jpeg: number; webp: number; avif: number };
   /** Tone-mapping curve for PQ/HLG sources; 'off' leaves the signal as it is. */

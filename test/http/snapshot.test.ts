@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { audioFixture, codeImage, fixture, readFrameIndex, SLOW_DECODE, slowDecodeFixture } from '../support/fixtures.js';
-import { snapshotUrl, startServer, type TestServer } from '../support/server.js';
+import { processCall, snapshotUrl, startServer, type TestServer } from '../support/server.js';
 import { isRunning, waitFor } from '../support/wait.js';
 
 let server: TestServer;
@@ -31,19 +31,7 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => server?.close());
 
-async function call(object: string, process: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' = 'GET') {
-  const res = await request(snapshotUrl(server, object, encodeURIComponent(process)), { method, headers });
-  const body = Buffer.from(await res.body.arrayBuffer());
-  const text = body.toString();
-  return {
-    status: res.statusCode,
-    headers: res.headers,
-    body,
-    code: /<Code>(.*)<\/Code>/.exec(text)?.[1],
-    ec: /<EC>(.*)<\/EC>/.exec(text)?.[1],
-    message: /<Message>(.*)<\/Message>/.exec(text)?.[1],
-  };
-}
+const call = (object: string, process: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' = 'GET') => processCall(server, object, process, headers, method);
 
 describe('the spec error table', () => {
   it.each([

@@ -1,10 +1,10 @@
 // Private buckets and OSS signatures, end to end with URLs and requests made by the official ali-oss
 // client (6.23): V1 and V4 presigned URLs (with a signed x-oss-process), the V1 and V4 Authorization
 // headers (GET, HEAD, PUT), and every way a signature can be wrong.
-import OSS from 'ali-oss';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { fixture, readFrameIndex } from '../support/fixtures.js';
+import { ossClient } from '../support/oss-client.js';
 import { startServer, type TestServer } from '../support/server.js';
 
 const AK = 'LTAI-test-key';
@@ -36,16 +36,7 @@ beforeAll(async () => {
 afterAll(() => server?.close());
 
 const client = (bucket: string, options: { ak?: string; secret?: string; v4?: boolean } = {}) =>
-  new OSS({
-    accessKeyId: options.ak ?? AK,
-    accessKeySecret: options.secret ?? SECRET,
-    bucket,
-    endpoint: base,
-    region: 'oss-cn-hangzhou',
-    sldEnable: true,
-    authorizationV4: options.v4 ?? false,
-    timeout: 30_000,
-  });
+  ossClient(base, { ak: options.ak ?? AK, secret: options.secret ?? SECRET }, bucket, options);
 
 async function expectOssError(res: Response, status: number, code: string, message?: RegExp) {
   expect(res.status).toBe(status);

@@ -7,6 +7,7 @@
 // env.STILLFRAME_STATE_DIR names another directory. close() stops HTTP, then the app (task service, nonce
 // store, capture workers), then removes the directory.
 import { serve, type ServerType } from '@hono/node-server';
+import { request } from 'undici';
 import type { Hono } from 'hono';
 import { copyFile, mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -173,6 +174,21 @@ export async function workerRestarts(url: string): Promise<Record<string, number
 }
 
 export const snapshotUrl = (server: TestServer, object: string, process: string) => `${server.url}/${object}?x-oss-process=${process}`;
+
+/** An `x-oss-process` GET/HEAD (the process percent-encoded here): status, headers, body, and an OSS error's fields. */
+export async function processCall(server: TestServer, object: string, process: string, headers: Record<string, string> = {}, method: 'GET' | 'HEAD' = 'GET') {
+  const res = await request(snapshotUrl(server, object, encodeURIComponent(process)), { method, headers });
+  const body = Buffer.from(await res.body.arrayBuffer());
+  const text = body.toString();
+  return {
+    status: res.statusCode,
+    headers: res.headers,
+    body,
+    code: /<Code>(.*)<\/Code>/.exec(text)?.[1],
+    ec: /<EC>(.*)<\/EC>/.exec(text)?.[1],
+    message: /<Message>(.*)<\/Message>/.exec(text)?.[1],
+  };
+}
 
 /** Every file under a storage root except the task state, as bucket/key paths. */
 export async function listObjects(root: string): Promise<string[]> {

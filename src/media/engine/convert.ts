@@ -75,26 +75,42 @@ export function conversionChain(frame: { width: number; height: number; colorSpa
   return `scale=${size}:flags=bicubic${matrix},format=rgb24`;
 }
 
-/** A configured filter graph for one input shape and one output: frames in, pixels out. */
-class Conversion {
+/** The input a filter chain is configured for: a frame's shape and colour description. */
+export interface FilterInput {
+  width: number;
+  height: number;
+  format: number;
+  colorSpace: number;
+  colorRange: number;
+}
+
+/**
+ * A configured libavfilter graph for one input shape and one chain (`scale=…,format=rgb24`): frames in,
+ * frames out. Used for video frames (below) and for still images (src/media/engine/still-image.ts).
+ */
+export class FilterChain {
   private readonly graph = new FilterGraph();
   private readonly source: FilterContext;
   private readonly sink: FilterContext;
-  private readonly out = new Frame();
+  /** The last output; valid until the next run() (which unrefs it). */
+  readonly out = new Frame();
 
-  constructor(frame: Frame, chain: string, private readonly channels: 1 | 3) {
+  constructor(input: FilterInput, chain: string) {
     this.graph.alloc();
     const args = [
-      `video_size=${frame.width}x${frame.height}`,
-      `pix_fmt=${frame.format}`,
+      `video_size=${input.width}x${input.height}`,
+      `pix_fmt=${input.format}`,
       'time_base=1/1',
       'pixel_aspect=1/1',
-      `colorspace=${frame.colorSpace}`,
-      `range=${frame.colorRange}`,
+      `colorspace=${input.colorSpace}`,
+      `range=${input.colorRange}`,
     ].join(':');
     const source = this.graph.createFilter(Filter.getByName('buffer')!, 'in', args);
     const sink = this.graph.createFilter(Filter.getByName('buffersink')!, 'out', null);
-    if (!source || !sink) throw errors.internal(new Error('libavfilter buffer source/sink unavailable'));
+    if (!source || !sink) {
+      this.graph.free();
+      throw errors.internal(new Error('libavfilter buffer source/sink unavailable'));
+    }
     this.source = source;
     this.sink = sink;
     const outputs = new FilterInOut();
@@ -118,22 +134,42 @@ class Conversion {
     this.out.alloc();
   }
 
-  run(frame: Frame): Pixels {
+  /** Runs one frame through: the output frame (`this.out`), or the negative AVERROR it failed with. */
+  run(frame: Frame): Frame | number {
+    this.out.unref();
     let ret = this.source.buffersrcAddFrameSync(frame, AV_BUFFERSRC_FLAG_KEEP_REF);
     if (ret >= 0) ret = this.sink.buffersinkGetFrameSync(this.out);
-    if (ret < 0) throw errors.notMedia(`The frame could not be converted: ${describeError(ret)}.`);
-    try {
-      const expected = this.out.format === AV_PIX_FMT_GRAY8 || this.out.format === AV_PIX_FMT_RGB24;
-      if (!expected) throw errors.internal(new Error(`conversion produced pixel format ${this.out.format}`));
-      return { data: Buffer.from(this.out.toBuffer()), width: this.out.width, height: this.out.height, channels: this.channels };
-    } finally {
-      this.out.unref();
-    }
+    return ret < 0 ? ret : this.out;
   }
 
   free(): void {
     this.out.free();
     this.graph.free();
+  }
+}
+
+/** A video frame → packed RGB or grey pixels at the output size. */
+class Conversion {
+  private readonly chain: FilterChain;
+
+  constructor(frame: Frame, chain: string, private readonly channels: 1 | 3) {
+    this.chain = new FilterChain(frame, chain);
+  }
+
+  run(frame: Frame): Pixels {
+    const out = this.chain.run(frame);
+    if (typeof out === 'number') throw errors.notMedia(`The frame could not be converted: ${describeError(out)}.`);
+    try {
+      const expected = out.format === AV_PIX_FMT_GRAY8 || out.format === AV_PIX_FMT_RGB24;
+      if (!expected) throw errors.internal(new Error(`conversion produced pixel format ${out.format}`));
+      return { data: Buffer.from(out.toBuffer()), width: out.width, height: out.height, channels: this.channels };
+    } finally {
+      out.unref();
+    }
+  }
+
+  free(): void {
+    this.chain.free();
   }
 }
 

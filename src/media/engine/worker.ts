@@ -8,10 +8,11 @@ import { AV_LOG_QUIET, getFFmpegInfo, Log, type Frame } from 'node-av';
 import sharp from 'sharp';
 import { AbortedError, AppError } from '../../errors.js';
 import { planGeometry, type Geometry } from '../../image/geometry.js';
-import { renderPicture } from '../../image/render.js';
-import type { CaptureJob, CaptureResult, ExtractJob, ExtractResult, FromWorker, IndexJob, IndexResult, Job, JobError, SourceRef, ToWorker, WorkerSettings } from '../protocol.js';
+import { renderPicture, shapedPixels } from '../../image/render.js';
+import type { CaptureJob, CaptureResult, ImagePipeline, ExtractJob, ExtractResult, FromWorker, IndexJob, IndexResult, Job, JobError, SourceRef, ToWorker, WorkerSettings } from '../protocol.js';
 import { extractFrames, scanIndex, type WantedFrame } from './extract.js';
 import { frameAt } from './frame-at.js';
+import { processImage, runPipeline } from './image-job.js';
 import { OpenSource } from './source.js';
 
 const settings = JSON.parse(process.argv[2] ?? '{}') as WorkerSettings;
@@ -22,6 +23,8 @@ Log.setLevel(AV_LOG_QUIET);
 // every picture is new.
 sharp.concurrency(1);
 sharp.cache(false);
+
+const imageSettings = { quality: settings.quality, limits: settings.imageLimits };
 
 const send = (message: FromWorker) => process.send!(message);
 const rss = () => process.memoryUsage.rss();
@@ -72,6 +75,12 @@ async function render(source: OpenSource, frame: Frame, geometry: Geometry, form
   return renderPicture(pixels, geometry, format, settings.quality);
 }
 
+/** A snapshot followed by image actions: the shaped frame goes to the pipeline as raw pixels. */
+async function renderThrough(source: OpenSource, frame: Frame, geometry: Geometry, format: CaptureJob['render']['format'], image: ImagePipeline) {
+  const pixels = await shapedPixels(source.converter.convert(frame, { kind: 'rgb', ...geometry.scaled }), geometry);
+  return runPipeline({ kind: 'raw', ...pixels, channels: 3 }, image, format, undefined, imageSettings);
+}
+
 async function capture(job: CaptureJob): Promise<CaptureResult> {
   const t0 = performance.now();
   const { source } = sourceFor(job.source);
@@ -79,10 +88,14 @@ async function capture(job: CaptureJob): Promise<CaptureResult> {
   const located = frameAt(source, job.timeMs, job.seek);
   const t2 = performance.now();
   try {
-    const body = await render(source, located.frame, planGeometry(source.video, { ...job.render }), job.render.format);
+    const geometry = planGeometry(source.video, { ...job.render });
+    const rendered = job.image
+      ? await renderThrough(source, located.frame, geometry, job.render.format, job.image)
+      : { body: await render(source, located.frame, geometry, job.render.format), contentType: undefined };
     const frameTimeMs = source.video.isCoverArt ? 0 : Math.max(0, Math.round(source.seconds(located.pts - source.startPts) * 1000));
     return {
-      body,
+      body: rendered.body,
+      contentType: rendered.contentType,
       frameTimeMs,
       keyframe: located.keyframe,
       info: source.info,
@@ -171,6 +184,8 @@ async function run(id: number, job: Job): Promise<unknown> {
       return index(job);
     case 'extract':
       return extract(id, job);
+    case 'image':
+      return processImage(job, imageSettings);
   }
 }
 

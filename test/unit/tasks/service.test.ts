@@ -145,7 +145,7 @@ function fakeStore() {
 function fakeCapture(gate?: (signal: AbortSignal) => Promise<void>): Capture {
   const index = { pts: Array.from({ length: FRAMES }, (_, i) => i / FPS), key: Array.from({ length: FRAMES }, (_, i) => i % FPS === 0) };
   return {
-    snapshot: () => Promise.reject(new Error('not used by tasks')),
+    process: () => Promise.reject(new Error('not used by tasks')),
     async openSource(bucket, key, stat) {
       const video = { width: 64, height: 36, rotation: 0, sampleAspect: 1, startTime: 0, frameDuration: 1 / FPS };
       return { bucket, key, stat, video, index } as unknown as IndexedSource;

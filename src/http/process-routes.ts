@@ -1,0 +1,197 @@
+// `x-oss-process` on an object: GET/HEAD answers the processed image (a frame, an image processed, or
+// a frame then image actions), POST with `sys/saveas` writes it to an object instead. One resolution for
+// both: parse (remembered per process string), look a `style/` up in the bucket, choose `format,auto` by
+// Accept, stat the image watermarks (their ETags are part of the answer's), then the capture core.
+import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { Context } from 'hono';
+import type { Capture, ProcessResult, ProcessWork } from '../core/capture.js';
+import type { Histogram } from '../core/metrics.js';
+import { errors } from '../errors.js';
+import { watermarkKeys } from '../image/actions.js';
+import { canonicalProcess, parseProcess, parseSaveAsBody, resolveAutoFormat, type ImageAction, type ProcessRequest } from '../process/image-process.js';
+import type { StatCache } from '../source/stat-cache.js';
+import type { ObjectStat, ObjectStore } from '../source/store.js';
+import type { StyleStore } from '../styles/store.js';
+import type { AccessControl } from './access.js';
+import { evaluateConditions } from './conditional.js';
+import { requestHeader, requestHeaders, requestSignal, withRequestId, type AppEnv } from './context.js';
+
+export interface ProcessRoutesDeps {
+  store: ObjectStore;
+  /** Source stats, trusted for a short interval (STILLFRAME_SOURCE_REVALIDATE_MS). */
+  stats: StatCache;
+  capture: Capture;
+  styles: StyleStore;
+  access: AccessControl;
+  /** Time of capture.process() by cache outcome. */
+  processSeconds?: Histogram;
+  maxOutputDimension: number;
+  cacheControl: string;
+}
+
+/** A parsed process whose style (if any) is resolved: what the capture core is asked for. */
+type Resolved = { kind: 'snapshot' | 'image'; request: Exclude<ProcessRequest, { kind: 'style' }> };
+
+// A cached hit repeats the same few process strings: their parse is remembered. Bounded; only valid
+// processes are kept. Styles are not (their content can change).
+const MAX_PARSED = 1000;
+
+const ms = (value: number) => value.toFixed(1);
+
+function answerEtag(sourceEtag: string, canonical: string): string {
+  return `"${createHash('sha1').update(`${sourceEtag}\u0000${canonical}`).digest('hex').slice(0, 32)}"`;
+}
+
+// Keyed by the stat object itself: the stat cache hands out one object per revalidation interval.
+const etags = new WeakMap<ObjectStat, Map<string, string>>();
+function etagOf(stat: ObjectStat, canonical: string): string {
+  let byCanonical = etags.get(stat);
+  if (!byCanonical) {
+    byCanonical = new Map();
+    etags.set(stat, byCanonical);
+  }
+  let etag = byCanonical.get(canonical);
+  if (etag === undefined) {
+    etag = answerEtag(stat.etag, canonical);
+    if (byCanonical.size < MAX_PARSED) byCanonical.set(canonical, etag);
+  }
+  return etag;
+}
+
+// Last-Modified of a stat, formatted once per stat object.
+const httpDates = new WeakMap<Date, string>();
+function httpDate(date: Date): string {
+  let text = httpDates.get(date);
+  if (text === undefined) {
+    text = date.toUTCString();
+    httpDates.set(date, text);
+  }
+  return text;
+}
+
+const HIT_TIMING = `open;dur=${ms(0)}, decode;dur=${ms(0)}, encode;dur=${ms(0)}, total;dur=`;
+function serverTiming(result: ProcessResult, total: number): string {
+  const { open, decode, encode } = result.timings;
+  if (open === 0 && decode === 0 && encode === 0) return HIT_TIMING + ms(total);
+  return `open;dur=${ms(open)}, decode;dur=${ms(decode)}, encode;dur=${ms(encode)}, total;dur=${ms(total)}`;
+}
+
+export function createProcessHandlers(deps: ProcessRoutesDeps) {
+  const limits = { maxOutputDimension: deps.maxOutputDimension };
+  const parsed = new Map<string, ProcessRequest>();
+  const parse = (process: string): ProcessRequest => {
+    let request = parsed.get(process);
+    if (!request) {
+      request = parseProcess(process, limits);
+      if (parsed.size >= MAX_PARSED) parsed.clear();
+      parsed.set(process, request);
+    }
+    return request;
+  };
+
+  async function resolve(bucket: string, request: ProcessRequest): Promise<Resolved['request']> {
+    if (request.kind !== 'style') return request;
+    const style = await deps.styles.get(bucket, request.name);
+    if (!style) throw errors.noSuchStyle(request.name);
+    const content = parse(style.content);
+    if (content.kind === 'style') throw errors.invalidArgument(`The style "${request.name}" refers to another style.`);
+    return content;
+  }
+
+  /** Everything the answer depends on: the request, its negotiated format, its watermarks' versions. */
+  async function prepare(c: Context<AppEnv>, bucket: string, process: string) {
+    const request = await resolve(bucket, parse(process));
+    const auto = resolveAutoFormat(request.actions, requestHeader(c, 'accept'));
+    const actions: ImageAction[] = auto.actions;
+    const resolved: ProcessRequest = request.kind === 'snapshot' ? { ...request, actions } : { kind: 'image', actions };
+    const watermarks = new Map<string, ObjectStat>();
+    for (const key of watermarkKeys(actions)) watermarks.set(key, await deps.stats.stat(bucket, key));
+    let canonical = canonicalProcess(resolved);
+    for (const [key, stat] of watermarks) canonical += `\u0000${key}\u0000${stat.etag}`;
+    const work: ProcessWork =
+      resolved.kind === 'snapshot' ? { kind: 'snapshot', plan: resolved.snapshot, actions, watermarks } : { kind: 'image', actions, watermarks };
+    return { work, canonical, vary: auto.negotiated };
+  }
+
+  /**
+   * Runs the work; an object rewritten since its stat was cached (reads pinned to the old ETag fail) is
+   * tried once more with the current stat.
+   */
+  async function run(bucket: string, key: string, stat: ObjectStat, work: ProcessWork, canonical: string, signal: AbortSignal, onRestat: (stat: ObjectStat) => Response | undefined) {
+    try {
+      return { stat, result: await deps.capture.process(bucket, key, stat, work, canonical, signal) };
+    } catch (err) {
+      deps.stats.forget(bucket, key);
+      const current = await deps.stats.stat(bucket, key).catch(() => stat);
+      if (current.etag === stat.etag || signal.aborted) throw err;
+      const early = onRestat(current);
+      if (early) return { stat: current, early };
+      return { stat: current, result: await deps.capture.process(bucket, key, current, work, canonical, signal) };
+    }
+  }
+
+  /** GET/HEAD with `x-oss-process`: the processed image, or 304 from the source's stat alone. */
+  async function answer(c: Context<AppEnv>, bucket: string, key: string, process: string): Promise<Response> {
+    const { work, canonical, vary } = await prepare(c, bucket, process);
+    const validators = (stat: ObjectStat) => {
+      const headers: Record<string, string> = { ETag: etagOf(stat, canonical), 'Last-Modified': httpDate(stat.lastModified), 'Cache-Control': deps.cacheControl };
+      if (vary) headers.Vary = 'Accept';
+      return headers;
+    };
+    const notModified = (stat: ObjectStat) => {
+      const condition = evaluateConditions(requestHeaders(c), { etag: etagOf(stat, canonical), lastModified: stat.lastModified });
+      return condition ? c.body(null, condition, validators(stat)) : undefined;
+    };
+    const first = await deps.stats.stat(bucket, key);
+    // Answered from the source's stat alone: a revalidating CDN costs no decoding.
+    const early = notModified(first);
+    if (early) return early;
+    const started = performance.now();
+    const outcome = await run(bucket, key, first, work, canonical, requestSignal(c), notModified);
+    if (outcome.early) return outcome.early;
+    const result = outcome.result!;
+    const total = performance.now() - started;
+    c.set('cacheHit', result.cacheHit);
+    deps.processSeconds?.observe(total / 1000, { cache: result.cacheHit ? 'hit' : 'miss' });
+    // Plain header object, request id included: @hono/node-server writes it without building Headers.
+    const headers = withRequestId(c, validators(outcome.stat)) as Record<string, string>;
+    headers['Content-Type'] = result.contentType;
+    headers['Content-Length'] = String(result.body.length);
+    if (result.frame) {
+      headers['X-Frame-Time'] = String(result.frame.timeMs);
+      headers['X-Frame-Keyframe'] = result.frame.keyframe ? '1' : '0';
+    }
+    headers['X-Cache'] = result.cacheHit ? 'HIT' : 'MISS';
+    headers['Server-Timing'] = serverTiming(result, total);
+    const isHead = c.req.method === 'HEAD';
+    // A view of the cached bytes, not a copy: the cache never mutates an entry.
+    return new Response(isHead ? null : new Uint8Array(result.body.buffer, result.body.byteOffset, result.body.byteLength), { status: 200, headers });
+  }
+
+  /**
+   * POST /{bucket}/{key}?x-oss-process with `x-oss-process=<process>|sys/saveas,o_…[,b_…]`: the result is
+   * written through the storage adapter (write access to the target checked) and described as OSS does.
+   */
+  async function saveAs(c: Context<AppEnv>, bucket: string, key: string, principal: string | undefined): Promise<Response> {
+    const { process, saveAs: target } = parseSaveAsBody(await c.req.text());
+    const targetBucket = target.bucket ?? bucket;
+    // The signature was checked on the source's URL; the same key must be allowed to write the target.
+    if (!deps.access.mayWrite(principal, targetBucket)) {
+      throw principal === undefined
+        ? errors.ossDenied(`Saving to bucket "${targetBucket}" needs a signed request.`)
+        : errors.ossDenied(`The AccessKeyId ${principal} may not write bucket "${targetBucket}".`);
+    }
+    if (deps.store.readOnly) throw errors.readOnlyStorage(deps.store.description);
+    const { work, canonical } = await prepare(c, bucket, process);
+    const stat = await deps.stats.stat(bucket, key);
+    const outcome = await run(bucket, key, stat, work, canonical, requestSignal(c), () => undefined);
+    const result = outcome.result!;
+    const written = await deps.store.write(targetBucket, target.key, Readable.from([result.body]), result.contentType);
+    deps.stats.forget(targetBucket, target.key);
+    const headers = withRequestId(c, { 'Content-Type': 'application/json', ETag: written.etag });
+    return new Response(JSON.stringify({ bucket: targetBucket, fileSize: result.body.length, object: target.key, status: 'OK' }), { status: 200, headers });
+  }
+
+  return { answer, saveAs };
+}
