@@ -142,12 +142,15 @@ const SPIN_CHECK_MS = 15_000;
 // seconds on a loaded machine. The job's own deadline starts when a worker takes it, so a short
 // STILLFRAME_DECODE_TIMEOUT_MS does not turn a worker's restart into a 503.
 const WORKER_START_WAIT_MS = 10_000;
+// A worker that has not said it is ready after this long is killed and replaced (a normal start takes
+// 0.3 s, up to ~7 s on a machine loaded twenty times over).
+const WORKER_START_TIMEOUT_MS = 30_000;
 const CLOCK_TICKS = 100;
 
 export function createWorkerPool(options: PoolOptions): WorkerPool {
   const { log, metrics } = options;
   const entry = workerEntry();
-  const restarts = metrics.counter('stillframe_worker_restarts_total', 'Capture workers replaced, by reason (crash, timeout, memory, abandoned, recycle, spinning)', ['reason']);
+  const restarts = metrics.counter('stillframe_worker_restarts_total', 'Capture workers replaced, by reason (crash, timeout, memory, abandoned, recycle, spinning, start)', ['reason']);
   const jobs = metrics.counter('stillframe_worker_jobs_total', 'Capture worker jobs by kind and outcome', ['kind', 'outcome']);
   const jobSeconds = metrics.histogram('stillframe_worker_job_seconds', 'Capture worker job time by kind', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120], ['kind']);
   let nextId = 1;
@@ -193,9 +196,20 @@ export function createWorkerPool(options: PoolOptions): WorkerPool {
       serveReads(child.stdio[3] as unknown as import('node:stream').Duplex, options.store, options.blocks, () => this.running?.reads);
       (child.stderr as Readable).setEncoding('utf8');
       (child.stderr as Readable).on('data', (text: string) => log.warn('capture worker stderr', { pid: child.pid, text: text.slice(0, 2000) }));
+      // A start that does not finish is given up (the worker killed, another started, with the usual
+      // back-off): seen under heavy load, a worker spinning in its event loop while loading its modules.
+      const startTimer = setTimeout(() => {
+        if (this.child !== child || this.state !== 'starting') return;
+        log.warn('a capture worker did not start in time; replacing it', { pid: child.pid, seconds: WORKER_START_TIMEOUT_MS / 1000 });
+        restarts.inc({ reason: 'start' });
+        child.kill('SIGKILL');
+      }, WORKER_START_TIMEOUT_MS);
+      startTimer.unref();
+      child.once('exit', () => clearTimeout(startTimer));
       this.started = new Promise<void>((resolve) => {
         child.on('message', (message: FromWorker) => {
           if (message.type === 'ready') {
+            clearTimeout(startTimer);
             Object.assign(versions, message.versions);
             this.failures = 0;
             this.state = 'idle';
