@@ -5,9 +5,10 @@
 // the demuxer and decoder, and decoding goes on from there to the end of the window. Each candidate is
 // scored on a small grey thumbnail (the converter's area-scaled grey path, at most 160 px wide) and
 // only the best so far is kept, so memory holds two frames whatever the window. Bounded work:
-//  - at most MAX_SCORED candidates are scored: over a longer window (by the nominal frame rate) every
-//    Nth decoded frame is, and non-reference frames are then not decoded at all;
-//  - at most MAX_DECODED frames are decoded after t: a 120 fps source's long window ends early;
+//  - at most MAX_SCORED (90) candidates are scored — every frame of the default 3 s window up to 30 fps;
+//    over a longer window (by the nominal frame rate) every Nth decoded frame is, and non-reference
+//    frames are then not decoded at all;
+//  - at most MAX_DECODED (300) frames are decoded after t: a 60 fps source's 10 s window ends at 5 s;
 //  - the job's deadline applies as to any capture.
 //
 // Scoring (scoreGrey, pure): mean luma, standard deviation, and sharpness = variance of the 4-neighbour
@@ -22,7 +23,7 @@ import { isKeyFrame, frameAt, send, targetPts, type Located } from './frame-at.j
 import type { OpenSource } from './source.js';
 
 /** Most candidates scored in one window. */
-export const MAX_SCORED = 60;
+export const MAX_SCORED = 90;
 /** Most frames decoded after t. */
 export const MAX_DECODED = 300;
 /** Largest side of the grey thumbnail scored. */
