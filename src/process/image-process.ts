@@ -218,8 +218,11 @@ function encodeBase64(text: string): string {
   return Buffer.from(text, 'utf8').toString('base64url');
 }
 
-/** One action's `name_value` parameters: each name at most once, unknown names refused. */
-class Params {
+/**
+ * One action's `name_value` parameters: each name at most once, unknown names refused. Shared with the
+ * `x-oss-async-process` parser (src/process/async-process.ts).
+ */
+export class Params {
   private readonly values = new Map<string, string>();
 
   constructor(
@@ -680,7 +683,7 @@ export function resolveAutoFormat(actions: ImageAction[], accept: string | undef
   };
 }
 
-const SAVEAS = 'sys/saveas';
+export const SAVEAS = 'sys/saveas';
 const SAVEAS_SHAPE = 'x-oss-process=<process>|sys/saveas,o_<base64 key>[,b_<base64 bucket>]';
 
 /**
@@ -702,13 +705,22 @@ export function parseSaveAsBody(body: string): { process: string; saveAs: SaveAs
   const process = segments.join('|');
   if (process === '') throw errors.imageProcess(`x-oss-process has nothing to save before ${SAVEAS}.`);
   if (process.includes(SAVEAS)) throw errors.imageProcess(`${SAVEAS} appears more than once in x-oss-process.`);
-  const p = new Params(SAVEAS, last.split(',').slice(1), ['o', 'b']);
+  return { process, saveAs: parseSaveAs(last) };
+}
+
+/**
+ * One `sys/saveas,o_<b64 key>[,b_<b64 bucket>]` segment → the decoded, validated target. Shared by the
+ * synchronous POST body above and the `x-oss-async-process` body (src/process/async-process.ts).
+ */
+export function parseSaveAs(segment: string): SaveAs {
+  if (segment !== SAVEAS && !segment.startsWith(`${SAVEAS},`)) throw errors.imageProcess(`Expected ${SAVEAS},o_<base64 key>[,b_<base64 bucket>] but received "${segment.slice(0, 60)}".`);
+  const p = new Params(SAVEAS, segment.split(',').slice(1), ['o', 'b']);
   const key = p.text('o');
   if (key === undefined) throw errors.imageProcess(`Parameter "o" (base64 of the target object key) is required in ${SAVEAS}.`);
   const bucket = p.text('b');
   validateKey(key);
   if (bucket !== undefined) validateBucket(bucket);
-  return { process, saveAs: { key, bucket } };
+  return { key, bucket };
 }
 
 /** A name for `PUT /{bucket}?style&styleName=`: 1–63 characters (0017-00000250) of [A-Za-z0-9_.-] (0017-00000251). */
