@@ -6,6 +6,7 @@
 // pipeline (src/image/actions.ts) and the routes.
 import { errors } from '../errors.js';
 import { validateBucket, validateKey } from '../source/store.js';
+import { canonicalPreview, isPreviewProcess, parsePreviewProcess, type PreviewPlan } from './preview-process.js';
 import { canonicalSnapshot, parseSnapshotProcess, type SnapshotLimits, type SnapshotPlan } from './snapshot.js';
 
 export type Gravity = 'nw' | 'north' | 'ne' | 'west' | 'center' | 'east' | 'sw' | 'south' | 'se';
@@ -102,6 +103,8 @@ export type ProcessRequest =
   /** `video/snapshot,…` optionally followed by `|image/…|…` (the extension): image actions on the frame. */
   | { kind: 'snapshot'; snapshot: SnapshotPlan; actions: ImageAction[] }
   | { kind: 'image'; actions: ImageAction[] }
+  /** `video/sprite,…`, `video/storyboard,…`, `video/animation,…` (extensions, src/process/preview-process.ts). */
+  | { kind: 'preview'; preview: PreviewPlan }
   /** `style/<name>`: the route looks the style up in the bucket and parses its content. */
   | { kind: 'style'; name: string };
 
@@ -541,7 +544,8 @@ function parseSnapshotChain(process: string, limits: ProcessLimits): ProcessRequ
 }
 
 /**
- * A GET's `x-oss-process`: `image/<action>,<k>_<v>…/<action>…`, `style/<name>`, or `video/snapshot,…`
+ * A GET's `x-oss-process`: `image/<action>,<k>_<v>…/<action>…`, `style/<name>`, a preview
+ * (`video/sprite|storyboard|animation,…`, src/process/preview-process.ts), or `video/snapshot,…`
  * optionally followed by `|image/…` (the extension). `sys/saveas` is refused: it only comes by POST
  * (parseSaveAsBody).
  */
@@ -555,6 +559,7 @@ export function parseProcess(process: string, limits: ProcessLimits): ProcessReq
     if (!STYLE_NAME.test(name)) throw errors.invalidStyleName(name);
     return { kind: 'style', name };
   }
+  if (isPreviewProcess(process)) return { kind: 'preview', preview: parsePreviewProcess(process) };
   if (process.startsWith('video/')) return parseSnapshotChain(process, limits);
   if (process.startsWith('image/')) {
     if (process.includes('|')) throw errors.imageProcess('"|" may only follow video/snapshot in x-oss-process.');
@@ -648,6 +653,8 @@ export function canonicalProcess(request: ProcessRequest): string {
       return `style/${request.name}`;
     case 'image':
       return `image/${request.actions.map(canonicalAction).join('/')}`;
+    case 'preview':
+      return canonicalPreview(request.preview);
     case 'snapshot': {
       if (request.actions.length === 0) return canonicalSnapshot(request.snapshot);
       const overridden = request.actions.some((a) => a.action === 'format');
