@@ -528,11 +528,17 @@ function parseTargets(value: unknown, limits: RequestLimits, tags: Record<string
     if (IMAGE_KINDS.every((kind) => image[kind] === undefined || image[kind] === null)) throw errors.missingParam(`${field}.Image.Snapshots`);
     const each = (kind: (typeof IMAGE_KINDS)[number], max: number, parse: (value: unknown, field: string) => void) => {
       if (image[kind] === undefined || image[kind] === null) return;
-      arrayOf(image[kind], `${field}.Image.${kind}`, max).forEach((spec, i) => parse(spec, `${field}.Image.${kind}[${i}]`));
+      for (const [i, spec] of arrayOf(image[kind], `${field}.Image.${kind}`, max).entries()) parse(spec, `${field}.Image.${kind}[${i}]`);
     };
-    each('Snapshots', MAX_SNAPSHOTS, (spec, f) => parsed.snapshots.push(parseSnapshot(spec, f, limits, tags)));
-    each('Sprites', MAX_SPRITES, (spec, f) => parsed.sprites.push(parseSprite(spec, f, limits, tags)));
-    each('Animations', MAX_ANIMATIONS, (spec, f) => parsed.animations.push(parseAnimation(spec, f, limits, tags)));
+    each('Snapshots', MAX_SNAPSHOTS, (spec, f) => {
+      parsed.snapshots.push(parseSnapshot(spec, f, limits, tags));
+    });
+    each('Sprites', MAX_SPRITES, (spec, f) => {
+      parsed.sprites.push(parseSprite(spec, f, limits, tags));
+    });
+    each('Animations', MAX_ANIMATIONS, (spec, f) => {
+      parsed.animations.push(parseAnimation(spec, f, limits, tags));
+    });
   });
   return parsed;
 }

@@ -78,8 +78,8 @@ describe('CreateMediaConvertTask validation', () => {
     [{ Sources: '[{"URI": "s3://b/k.mp4"}]' }, 'InvalidArgument', 'Expected oss://bucket/key for Sources[0].URI but received "s3://b/k.mp4".'],
     [{ Sources: '[{"URI": "oss://bkt/k.mp4", "StartTime": -1}]' }, 'InvalidArgument', 'Expected number between 0 and 432000 for Sources[0].StartTime but received -1.'],
     [{ Sources: '[{"URI": "oss://bkt/k.mp4"' }, 'InvalidArgument', expect.stringMatching(/^Sources must be a JSON string: /)],
-    [{ Targets: '[{"Container": "mp4", "URI": "oss://bkt/x.mp4"}]' }, 'InvalidArgument', 'Targets[0].Container: transcoding targets are not supported; a frame-capture target has only Image.Snapshots.'],
-    [{ Targets: '[{"Image": {"Sprites": []}}]' }, 'InvalidArgument', 'Targets[0].Image.Sprites is not supported: only Snapshots.'],
+    [{ Targets: '[{"Container": "mp4", "URI": "oss://bkt/x.mp4"}]' }, 'InvalidArgument', 'Targets[0].Container: transcoding targets are not supported; a frame-capture target has only Image (Snapshots, Sprites, Animations).'],
+    [{ Targets: '[{"Image": {"Thumbnails": []}}]' }, 'InvalidArgument', 'Targets[0].Image.Thumbnails is not supported: expected Snapshots, Sprites, Animations.'],
   ])('%j → %s', (extra, code, message) => {
     const err = failure(base({}, extra));
     expect(err.status).toBe(400);
