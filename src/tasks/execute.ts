@@ -291,45 +291,49 @@ async function writeSnapshots(step: Step, plan: Plan, chosen: Chosen) {
   );
 }
 
-/** Sprites: tile k goes to sheet ⌊k / tiles per sheet⌋ + 1, written as soon as its last tile is in. */
+/**
+ * Sprites: tile k goes to sheet ⌊k / tiles per sheet⌋ + 1, written as soon as all its tiles are in.
+ * Frames are handed over as they arrive (a sheet may still be encoding when the next one's tiles come),
+ * so tiles are kept by their place, not by arrival.
+ */
 async function writeSprites(step: Step, plan: Plan, layout: SheetLayout, chosen: Chosen) {
   const perSheet = tilesPerSheet(layout);
   const count = chosen.frames.length;
   const sheetOf = (k: number) => Math.floor(k / perSheet) + 1;
-  let tiles: RgbPicture[] = [];
-  let times: number[] = [];
-  const quality = step.deps.quality;
+  const open = new Map<number, { tiles: RgbPicture[]; times: number[]; received: number }>();
   await extractOutputs(
     step,
     plan,
     chosen,
     (k) => step.run.done.has(targetOf(step, plan, sheetOf(k)).uri),
     async (k, frame) => {
-      tiles.push({ data: bytesOf(frame), width: frame.width, height: frame.height });
-      times.push(timeMs(plan, frame.pts));
-      if (k % perSheet !== perSheet - 1 && k !== count - 1) return;
-      const body = await composeSheet(tiles, layout, plan.spec.format as SheetFormat, quality);
-      const size = sheetSize(layout, tiles.length);
-      await writeOutput(step, plan, sheetOf(k), body, { TimeMs: times[0]!, ...sizeRecord(size), FramesMs: times });
-      tiles = [];
-      times = [];
+      const sheet = sheetOf(k);
+      const expected = Math.min(perSheet, count - (sheet - 1) * perSheet);
+      const entry = open.get(sheet) ?? { tiles: new Array(expected), times: new Array(expected), received: 0 };
+      open.set(sheet, entry);
+      entry.tiles[k % perSheet] = { data: bytesOf(frame), width: frame.width, height: frame.height };
+      entry.times[k % perSheet] = timeMs(plan, frame.pts);
+      if (++entry.received < expected) return;
+      open.delete(sheet);
+      const body = await composeSheet(entry.tiles, layout, plan.spec.format as SheetFormat, step.deps.quality);
+      await writeOutput(step, plan, sheet, body, { TimeMs: entry.times[0]!, ...sizeRecord(sheetSize(layout, expected)), FramesMs: entry.times });
     },
   );
 }
 
-/** Animations: every frame, then one file at FrameRate (default 1 / Interval: real time). */
+/** Animations: every frame (kept by its place), then one file at FrameRate (default 1 / Interval: real time). */
 async function writeAnimation(step: Step, plan: Plan, spec: AnimationSpec, chosen: Chosen) {
   const done = step.run.done.has(targetOf(step, plan, 1).uri);
-  const frames: RgbPicture[] = [];
-  const times: number[] = [];
+  const frames: RgbPicture[] = new Array(chosen.frames.length);
+  const times: number[] = new Array(chosen.frames.length);
   await extractOutputs(
     step,
     plan,
     chosen,
     () => done,
-    async (_, frame) => {
-      frames.push({ data: bytesOf(frame), width: frame.width, height: frame.height });
-      times.push(timeMs(plan, frame.pts));
+    async (k, frame) => {
+      frames[k] = { data: bytesOf(frame), width: frame.width, height: frame.height };
+      times[k] = timeMs(plan, frame.pts);
     },
   );
   if (done || !frames.length) return;
