@@ -5,7 +5,11 @@
 // are refused at submit (400, naming the field), and layouts only the source can rule out fail the task.
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture, keyframeIndices, readFrameIndex } from '../support/fixtures.js';
+import { silentLogger } from '../../src/log.js';
+import { parseConvertTask } from '../../src/process/imm-request.js';
+import { executeTask } from '../../src/tasks/execute.js';
+import type { OutputRecord } from '../../src/tasks/records.js';
+import { fixture, keyframeIndices, readFrameIndex, sceneCutFixture } from '../support/fixtures.js';
 import { startServer, type TestServer } from '../support/server.js';
 import type { Json } from '../support/json.js';
 
@@ -18,7 +22,7 @@ let videoPath: string;
 
 beforeAll(async () => {
   videoPath = await fixture(VIDEO);
-  server = await startServer({ objects: { 'media/v.mp4': videoPath }, projects: ['test-project'] });
+  server = await startServer({ objects: { 'media/v.mp4': videoPath, 'media/scenes.mp4': (await sceneCutFixture()).path }, projects: ['test-project'] });
 });
 
 afterAll(async () => {
@@ -122,6 +126,56 @@ describe('Sprites', () => {
     expect(outputs.map((o) => [o.URI, o.Width, o.Height])).toEqual([['oss://media/sprite-d/avg.jpg', 800, 120]]);
     const sheet = await body(outputs[0]!.URI);
     expect(await tileFrames(sheet, { columns: 5, tileWidth: 160, tileHeight: 120, pad: 0, margin: 0 }, 5)).toEqual(range(5, (k) => k * 4 * FPS));
+  });
+
+  it('Mode dhash: the tiles are the scene cuts, as the same spec gives as snapshots', async () => {
+    const scenes = await sceneCutFixture();
+    const spec = { Interval: 1, Mode: 'dhash', Threshold: 15 };
+    const task = await server.run({
+      ProjectName: 'test-project',
+      Sources: [{ URI: 'oss://media/scenes.mp4' }],
+      Targets: [{ Image: { Snapshots: [{ Format: 'jpg', URI: 'oss://media/sprite-h/snap-{index}.jpg', ...spec }], Sprites: [{ Format: 'jpg', ScaleWidth: 64, URI: 'oss://media/sprite-h/sheet-{index}.jpg', ...spec }] } }],
+    });
+    expect(task.Status, `${task.Code}: ${task.Message}`).toBe('Succeeded');
+    const outputs = task.Outputs as Output[];
+    const snapshots = outputs.filter((o) => o.SnapshotIndex === 0).sort((a, b) => a.Index - b.Index);
+    const [sheet, ...more] = outputs.filter((o) => o.SpriteIndex === 0);
+    expect(more).toEqual([]);
+    expect(snapshots.map((o) => o.TimeMs)).toEqual(scenes.cutsAtSeconds.map((s) => s * 1000));
+    expect(sheet!.FramesMs).toEqual(snapshots.map((o) => o.TimeMs));
+  });
+
+  it('a rerun after a crash writes only the sheets not yet recorded, under the same names, the same bytes', async () => {
+    const definition = request({ Sprites: [{ Format: 'png', Interval: 1, Number: 5, ScaleWidth: 160, ScaleHeight: 120, TileWidth: 2, TileHeight: 1, URI: 'oss://media/sprite-g/{index}.png' }] });
+    const first = await succeeded(definition.Targets[0]!.Image);
+    expect(first.map((o) => o.URI)).toEqual(['oss://media/sprite-g/1.png', 'oss://media/sprite-g/2.png', 'oss://media/sprite-g/3.png']);
+    const before = await Promise.all(first.map((o) => body(o.URI)));
+    // The run that crashed had recorded sheet 1; the rerun is handed that record.
+    const limits = { maxOutputDimension: 4096, maxFramesPerTask: 2000 };
+    const written: OutputRecord[] = [];
+    const progress: number[] = [];
+    const { deps } = server;
+    await executeTask(
+      { store: deps.store, outputStore: deps.outputStore, capture: deps.capture, maxFramesPerTask: 2000, quality: { jpeg: 85, webp: 80 }, log: silentLogger },
+      {
+        taskId: 'rerun',
+        request: parseConvertTask(definition, limits, new Date()),
+        done: new Set(['oss://media/sprite-g/1.png']),
+        signal: new AbortController().signal,
+        onProgress: (percent) => progress.push(percent),
+        onOutput: async (output) => {
+          written.push(output);
+        },
+      },
+    );
+    expect(written.map((o) => [o.URI, o.Index, o.FramesMs])).toEqual([
+      ['oss://media/sprite-g/2.png', 2, [2000, 3000]],
+      ['oss://media/sprite-g/3.png', 3, [4000]],
+    ]);
+    expect(progress.at(-1)).toBe(99);
+    const after = await Promise.all(first.map((o) => body(o.URI)));
+    expect(after.map((b, i) => b.equals(before[i]!))).toEqual([true, true, true]);
+    expect(await tileFrames(after[2]!, { columns: 2, tileWidth: 160, tileHeight: 120, pad: 2, margin: 2 }, 1)).toEqual([100]);
   });
 
   it('tiles too large for a 16384 px sheet: the default size shrinks to fit; an explicit size fails the task', async () => {
