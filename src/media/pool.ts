@@ -35,6 +35,8 @@ export interface PoolOptions {
   maxMemoryBytes: number;
   log: Logger;
   metrics: Metrics;
+  /** Tests only: another worker program, and shorter start and idle-CPU checks. */
+  testing?: { entry?: { path: string; execArgv: string[] }; startTimeoutMs?: number; spinCheckMs?: number };
 }
 
 export interface RunOptions {
@@ -136,18 +138,25 @@ function residentBytes(pid: number): number | undefined {
 // An idle worker should use no CPU. Seen twice on heavily loaded test machines: idle workers (never given
 // a job, or between jobs) spinning at 100% CPU for many minutes inside V8's event loop (the garbage
 // collector's sweeper rescheduling itself), starving everything else. Not reproduced on demand; the pool
-// checks idle workers' CPU time every SPIN_CHECK_MS and replaces one that used more than half of it.
+// checks idle workers' CPU time every SPIN_CHECK_MS and replaces one that used more than a quarter of it
+// (an idle worker uses none; a quarter still catches one that competes for a core on a loaded machine).
 const SPIN_CHECK_MS = 15_000;
+const SPIN_SHARE = 0.25;
 // How long a job may wait for a worker being replaced (a crash, a deadline): a start takes ~0.3 s, several
 // seconds on a loaded machine. The job's own deadline starts when a worker takes it, so a short
 // STILLFRAME_DECODE_TIMEOUT_MS does not turn a worker's restart into a 503.
 const WORKER_START_WAIT_MS = 10_000;
+// A worker that has not said it is ready after this long is killed and replaced (a normal start takes
+// 0.3 s, up to ~7 s on a machine loaded twenty times over).
+const WORKER_START_TIMEOUT_MS = 30_000;
 const CLOCK_TICKS = 100;
 
 export function createWorkerPool(options: PoolOptions): WorkerPool {
   const { log, metrics } = options;
-  const entry = workerEntry();
-  const restarts = metrics.counter('stillframe_worker_restarts_total', 'Capture workers replaced, by reason (crash, timeout, memory, abandoned, recycle, spinning)', ['reason']);
+  const entry = options.testing?.entry ?? workerEntry();
+  const startTimeoutMs = options.testing?.startTimeoutMs ?? WORKER_START_TIMEOUT_MS;
+  const spinCheckMs = options.testing?.spinCheckMs ?? SPIN_CHECK_MS;
+  const restarts = metrics.counter('stillframe_worker_restarts_total', 'Capture workers replaced, by reason (crash, timeout, memory, abandoned, recycle, spinning, start)', ['reason']);
   const jobs = metrics.counter('stillframe_worker_jobs_total', 'Capture worker jobs by kind and outcome', ['kind', 'outcome']);
   const jobSeconds = metrics.histogram('stillframe_worker_job_seconds', 'Capture worker job time by kind', [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120], ['kind']);
   let nextId = 1;
@@ -193,9 +202,20 @@ export function createWorkerPool(options: PoolOptions): WorkerPool {
       serveReads(child.stdio[3] as unknown as import('node:stream').Duplex, options.store, options.blocks, () => this.running?.reads);
       (child.stderr as Readable).setEncoding('utf8');
       (child.stderr as Readable).on('data', (text: string) => log.warn('capture worker stderr', { pid: child.pid, text: text.slice(0, 2000) }));
+      // A start that does not finish is given up (the worker killed, another started, with the usual
+      // back-off): seen under heavy load, a worker spinning in its event loop while loading its modules.
+      const startTimer = setTimeout(() => {
+        if (this.child !== child || this.state !== 'starting') return;
+        log.warn('a capture worker did not start in time; replacing it', { pid: child.pid, seconds: startTimeoutMs / 1000 });
+        restarts.inc({ reason: 'start' });
+        child.kill('SIGKILL');
+      }, startTimeoutMs);
+      startTimer.unref();
+      child.once('exit', () => clearTimeout(startTimer));
       this.started = new Promise<void>((resolve) => {
         child.on('message', (message: FromWorker) => {
           if (message.type === 'ready') {
+            clearTimeout(startTimer);
             Object.assign(versions, message.versions);
             this.failures = 0;
             this.state = 'idle';
@@ -301,8 +321,8 @@ export function createWorkerPool(options: PoolOptions): WorkerPool {
       const used = cpuSeconds(this.child.pid!);
       const before = this.idleCpu;
       this.idleCpu = used;
-      if (used === undefined || before === undefined || used - before < SPIN_CHECK_MS / 2000) return;
-      log.warn('an idle capture worker was using a CPU; replacing it', { pid: this.child.pid, cpuSeconds: Number((used - before).toFixed(1)), overSeconds: SPIN_CHECK_MS / 1000 });
+      if (used === undefined || before === undefined || used - before < (spinCheckMs / 1000) * SPIN_SHARE) return;
+      log.warn('an idle capture worker was using a CPU; replacing it', { pid: this.child.pid, cpuSeconds: Number((used - before).toFixed(1)), overSeconds: spinCheckMs / 1000 });
       this.idleCpu = undefined;
       this.replace('spinning');
     }
@@ -363,7 +383,7 @@ export function createWorkerPool(options: PoolOptions): WorkerPool {
   const workers = Array.from({ length: Math.max(1, options.size) }, () => new Worker());
   const spinCheck = setInterval(() => {
     for (const w of workers) w.checkIdle();
-  }, SPIN_CHECK_MS).unref();
+  }, spinCheckMs).unref();
 
   function wake(): void {
     while (waiting.length && workers.some((w) => w.state === 'idle')) waiting.shift()!();

@@ -38,7 +38,11 @@ export interface CaptureJob {
   source: SourceRef;
   /** ms from the video stream's first frame. */
   timeMs: number;
+  /** Extension `t_<n>p`: set, the time is this share (0–100) of the video stream's duration (timeMs unused). */
+  timePercent?: number;
   seek: SeekMode;
+  /** Extension `m_best<ms>`: set, the best frame in [t, t + windowMs] (src/media/engine/best-frame.ts). */
+  best?: { windowMs: number };
   render: RenderRequest;
   /** Image actions on the captured frame (`video/snapshot,…|image/…`): none = the frame as rendered. */
   image?: ImagePipeline;

@@ -86,6 +86,74 @@ export function fuzzProcess(rng: Rng): string {
   return s;
 }
 
+const b64 = (text: string) => Buffer.from(text).toString('base64url');
+
+/** One image action with valid-looking parameters (some at or past their range's edges). */
+function imageAction(rng: Rng): string {
+  const n = (values: readonly number[]) => rng.pick(values);
+  switch (rng.int(14)) {
+    case 0:
+      return `resize,m_${rng.pick(['lfit', 'mfit', 'fill', 'pad', 'fixed'])},w_${n([1, 16, 64, 200, 800])},h_${n([1, 16, 64, 150])}${rng.chance(0.3) ? `,limit_${rng.int(2)}` : ''}`;
+    case 1:
+      return rng.chance(0.5) ? `resize,p_${n([1, 50, 100, 200, 1000])}` : `resize,l_${n([16, 64, 300])}`;
+    case 2:
+      return `crop,x_${n([0, 5, 50, 5000])},y_${n([0, 5, 40])},w_${n([0, 10, 100])},h_${n([0, 10, 60])},g_${rng.pick(['nw', 'center', 'se', 'south'])}`;
+    case 3:
+      return `indexcrop,${rng.pick(['x', 'y'])}_${n([1, 10, 50])},i_${n([0, 1, 99])}`;
+    case 4:
+      return `circle,r_${n([1, 10, 100, 4096])}`;
+    case 5:
+      return `rounded-corners,r_${n([1, 10, 4096])}`;
+    case 6:
+      return `rotate,${n([0, 45, 90, 180, 359, 360])}`;
+    case 7:
+      return `blur,r_${n([1, 5, 50])},s_${n([1, 5, 50])}`;
+    case 8:
+      return rng.pick([`bright,${n([-100, 0, 50, 100])}`, `contrast,${n([-100, -50, 100])}`, `sharpen,${n([50, 100, 399])}`]);
+    case 9:
+      return `quality,${rng.pick(['q', 'Q'])}_${n([1, 50, 100])}`;
+    case 10:
+      return `format,${rng.pick(['jpg', 'png', 'webp', 'gif', 'bmp', 'tiff', 'avif', 'heic'])}`;
+    case 11:
+      return `watermark,text_${b64(rng.pick(['hi', 'stillframe', '©2026', 'x'.repeat(64)]))},size_${n([1, 12, 40])},g_${rng.pick(['se', 'nw', 'center'])}${rng.chance(0.3) ? ',fill_1' : ''}`;
+    case 12:
+      return `interlace,${rng.int(2)}`;
+    default:
+      return `auto-orient,${rng.int(2)}`;
+  }
+}
+
+/** A valid-looking `image/…` chain of one to four actions. */
+export function validImageProcess(rng: Rng): string {
+  return `image/${Array.from({ length: 1 + rng.int(4) }, () => imageAction(rng)).join('/')}`;
+}
+
+/** A generated or mutated `image/…` process string (most are refused by the parser, some run). */
+export function fuzzImageProcess(rng: Rng): string {
+  let s = rng.chance(0.5) ? validImageProcess(rng) : `video/snapshot,t_${rng.int(3000)}|${validImageProcess(rng)}`;
+  const steps = rng.int(4);
+  for (let i = 0; i < steps; i++) {
+    const at = rng.int(s.length + 1);
+    switch (rng.int(5)) {
+      case 0:
+        s = s.slice(0, at) + rng.pick([...JUNK, '/', '|', ',', '_', 'style/', 'sys/saveas,o_eA']) + s.slice(at);
+        break;
+      case 1:
+        s = s.slice(0, at) + s.slice(at + 1 + rng.int(3));
+        break;
+      case 2:
+        s = s.slice(0, at) + rng.pick(VALUES) + s.slice(at + 1);
+        break;
+      case 3:
+        s = `${s}/${s.replace(/^image\//, '')}`;
+        break;
+      default:
+        s = s.toUpperCase();
+    }
+  }
+  return s;
+}
+
 /** encodeURIComponent that also takes lone surrogates (as their UTF-8 replacement bytes). */
 export const encodeAny = (s: string) => [...Buffer.from(s, 'utf8')].map((b) => (/[A-Za-z0-9\-_.~]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
 

@@ -2,24 +2,29 @@
 // and IMM requests (mutated JSON and form bodies). Every answer must be a 2xx/3xx or a 4xx with a
 // well-formed error body — never a 5xx. Valid process strings are also run for real (capture workers) on a
 // small video. FUZZ_SCALE multiplies the counts (npm run test:stress runs it ×5 with other seeds).
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseSnapshotProcess } from '../../src/process/snapshot.js';
 import { fixture } from '../support/fixtures.js';
 import { startServer, type TestServer } from '../support/server.js';
 import { parseErrorXml } from '../support/xml.js';
-import { fuzzImmRequest, fuzzObjectUrl, prng, validProcess } from './fuzz-gen.js';
+import { encodeAny, fuzzImageProcess, fuzzImmRequest, fuzzObjectUrl, prng, validProcess } from './fuzz-gen.js';
 
 const SCALE = Number(process.env.FUZZ_SCALE ?? 1);
 const SEED = Number(process.env.FUZZ_SEED ?? 20261122);
 const OBJECT_REQUESTS = 10_000 * SCALE;
 const IMM_REQUESTS = 10_000 * SCALE;
 const REAL_CAPTURES = 60 * SCALE;
+const IMAGE_REQUESTS = 200 * SCALE;
 
 let server: TestServer;
 
 beforeAll(async () => {
   server = await startServer({
-    objects: { 'fz-bucket/v.mp4': await fixture({ container: 'mp4', codec: 'h264', seconds: 2, width: 160, height: 120 }) },
+    objects: {
+      'fz-bucket/v.mp4': await fixture({ container: 'mp4', codec: 'h264', seconds: 2, width: 160, height: 120 }),
+      'fz-bucket/p.jpg': await sharp({ create: { width: 240, height: 160, channels: 3, background: '#4080c0' } }).jpeg().toBuffer(),
+    },
     env: { STILLFRAME_TASK_CONCURRENCY: '1', STILLFRAME_QUEUE_LENGTH: '1000', STILLFRAME_QUEUE_TIMEOUT_MS: '120000' },
     projects: ['fuzz'],
   });
@@ -90,6 +95,16 @@ describe('fuzzing', () => {
           await res.arrayBuffer();
         }),
       );
+    }
+  }, 180_000);
+
+  it(`${IMAGE_REQUESTS} generated and mutated image/ processes, run for real where they parse → never a 5xx`, async () => {
+    const rng = prng(SEED + 3);
+    for (let i = 0; i < IMAGE_REQUESTS; i++) {
+      const process = fuzzImageProcess(rng);
+      const object = process.startsWith('video') || process.startsWith('VIDEO') ? 'v.mp4' : 'p.jpg';
+      const res = await server.app.request(`/fz-bucket/${object}?x-oss-process=${encodeAny(process)}`, { headers: { host: 'fuzz.local' } });
+      await expectWellFormed(res, 'xml', process);
     }
   }, 180_000);
 

@@ -10,6 +10,7 @@ import { AbortedError, AppError } from '../../errors.js';
 import { planGeometry, type Geometry } from '../../image/geometry.js';
 import { renderPicture, shapedPixels } from '../../image/render.js';
 import type { CaptureJob, CaptureResult, ImagePipeline, ExtractJob, ExtractResult, FromWorker, IndexJob, IndexResult, Job, JobError, SourceRef, ToWorker, WorkerSettings } from '../protocol.js';
+import { bestFrameNear } from './best-frame.js';
 import { extractFrames, scanIndex, type WantedFrame } from './extract.js';
 import { frameAt } from './frame-at.js';
 import { processImage, runPipeline } from './image-job.js';
@@ -85,7 +86,9 @@ async function capture(job: CaptureJob): Promise<CaptureResult> {
   const t0 = performance.now();
   const { source } = sourceFor(job.source);
   const t1 = performance.now();
-  const located = frameAt(source, job.timeMs, job.seek);
+  // `t_<n>p`: a share of the video stream's duration (the stream's end, at 100, is its last frame).
+  const timeMs = job.timePercent === undefined ? job.timeMs : (job.timePercent / 100) * source.videoDuration() * 1000;
+  const located = job.best ? bestFrameNear(source, timeMs, job.best.windowMs) : frameAt(source, timeMs, job.seek);
   const t2 = performance.now();
   try {
     const geometry = planGeometry(source.video, { ...job.render });
