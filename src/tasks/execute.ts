@@ -291,11 +291,7 @@ async function writeSnapshots(step: Step, plan: Plan, chosen: Chosen) {
   );
 }
 
-/**
- * Sprites: tile k goes to sheet ⌊k / tiles per sheet⌋ + 1, written as soon as all its tiles are in.
- * Frames are handed over as they arrive (a sheet may still be encoding when the next one's tiles come),
- * so tiles are kept by their place, not by arrival.
- */
+/** Sprites: tile k goes to sheet ⌊k / tiles per sheet⌋ + 1 (kept by its place), written once all its tiles are in. */
 async function writeSprites(step: Step, plan: Plan, layout: SheetLayout, chosen: Chosen) {
   const perSheet = tilesPerSheet(layout);
   const count = chosen.frames.length;
@@ -355,10 +351,16 @@ async function extract(
   onFrame: (position: number, frame: ExtractedFrame) => Promise<void>,
 ) {
   const { deps, run } = step;
+  // The pool hands frames over as they arrive, without waiting for the last one to be handled: they are
+  // handled one after the other, so outputs are written and recorded in order (the worker still runs ahead).
+  let handled: Promise<void> = Promise.resolve();
   const report = await deps.capture.extract(
     plan.opened.source,
     { frames: frames.map((i) => index.pts[i]!), keyframes: frames.map((i) => index.pts[keyframeOf(index, i)]!), keyframesOnly, output },
-    (frame) => onFrame(frame.position, frame),
+    (frame) => {
+      handled = handled.then(() => onFrame(frame.position, frame));
+      return handled;
+    },
     run.signal,
   );
   deps.onReport?.(report, frames.length);
