@@ -139,6 +139,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       metrics,
       log,
       limits: { maxOutputDimension: config.limits.maxOutputDimension, maxFramesPerTask: config.tasks.maxFramesPerTask },
+      quality: config.quality,
       webhooks: config.webhooks,
     },
     taskBackend,

@@ -5,6 +5,7 @@
 import type { Context } from 'hono';
 import { type AppError, errors, toAppError } from '../errors.js';
 import {
+  outputSpecs,
   outputUri,
   parseConvertTask,
   parseCreateProject,
@@ -43,7 +44,7 @@ function taskBuckets(request: ConvertTaskRequest) {
   const sources = request.sources.map((s) => ({ field: `${s.field}.URI`, bucket: s.bucket }));
   const outputs: { field: string; bucket: string }[] = [];
   for (const source of request.sources) {
-    for (const spec of request.snapshots) {
+    for (const spec of outputSpecs(request)) {
       // Two renderings with other times and indexes: a bucket name built from variables is checked either way.
       for (const [index, modified] of [[1, createdAt], [2, new Date(0)]] as const) {
         outputs.push({ field: `${spec.field}.URI`, bucket: outputUri(spec, source, { index, createdAt, sourceModified: modified, tags: request.tags }).bucket });

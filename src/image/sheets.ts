@@ -20,6 +20,14 @@ export interface SheetLayout {
 export type SheetFormat = 'jpg' | 'png' | 'webp';
 export type AnimationFormat = 'gif' | 'webp';
 
+/** Largest sheet side: 16384 px (IMM's sprite limit); WebP cannot go past 16383. */
+export const maxSheetSide = (format: SheetFormat) => (format === 'webp' ? 16383 : 16384);
+/** Most pixels of one sheet (a raw RGB canvas of 3 bytes each is built before encoding). */
+export const MAX_SHEET_PIXELS = 100_000_000;
+/** Most frames of one animation, and most pixels of all its frames together (held as raw RGB until encoded). */
+export const MAX_ANIMATION_FRAMES = 300;
+export const MAX_ANIMATION_PIXELS = 40_000_000;
+
 /** Where tile `i` (0-based, within its sheet) sits. */
 export function tilePosition(layout: SheetLayout, i: number): { x: number; y: number } {
   const column = i % layout.columns;
@@ -64,6 +72,15 @@ export async function composeSheet(tiles: readonly RgbPicture[], layout: SheetLa
   }
 }
 
+/**
+ * A frame's delay in ms at `fps`. GIF stores hundredths of a second (16 bits): the nearest, at least 20 ms
+ * (browsers slow shorter ones to 100 ms); WebP stores milliseconds (24 bits).
+ */
+export function frameDelay(fps: number, format: AnimationFormat): number {
+  if (format === 'gif') return Math.min(655_350, Math.max(20, Math.round(100 / fps) * 10));
+  return Math.min(16_777_215, Math.max(1, Math.round(1000 / fps)));
+}
+
 /** An animation of the pictures (all one size), `fps` frames a second, looping for ever. */
 export async function encodeAnimation(frames: readonly RgbPicture[], fps: number, format: AnimationFormat, quality: { webp: number }): Promise<Buffer> {
   const first = frames[0];
@@ -71,10 +88,9 @@ export async function encodeAnimation(frames: readonly RgbPicture[], fps: number
   for (const frame of frames) {
     if (frame.width !== first.width || frame.height !== first.height) throw new Error('animation frames differ in size');
   }
-  // Delays in ms. GIF stores hundredths of a second: the nearest, at least 20 ms (browsers slow shorter ones).
-  const delay = format === 'gif' ? Math.max(20, Math.round(100 / fps) * 10) : Math.max(1, Math.round(1000 / fps));
+  const delay = frameDelay(fps, format);
   const strip = sharp(Buffer.concat(frames.map((f) => f.data)), {
-    raw: { width: first.width, height: first.height * frames.length, channels: 3, pageHeight: first.height } as { width: number; height: number; channels: 3 },
+    raw: { width: first.width, height: first.height * frames.length, channels: 3, pageHeight: first.height },
   });
   const delays = frames.map(() => delay);
   return format === 'gif' ? strip.gif({ delay: delays, loop: 0, effort: 3 }).toBuffer() : strip.webp({ delay: delays, loop: 0, quality: quality.webp, effort: 2 }).toBuffer();

@@ -203,9 +203,11 @@ function checkNaming(action: AsyncAction, spec: Record<string, string | number>,
     );
   }
   const perSheet = ((spec.TileWidth as number | undefined) ?? IMM_TILE_DEFAULT) * ((spec.TileHeight as number | undefined) ?? IMM_TILE_DEFAULT);
-  if (action === 'video/sprite' && number > perSheet) {
+  // num unset (until the end) may fill any number of sheets: IMM refuses that without {index} too.
+  if (action === 'video/sprite' && (number === 0 || number > perSheet)) {
+    const asked = number === 0 ? 'num unset (until the end) may need' : `num_${number} needs`;
     throw errors.asyncProcess(
-      `${SAVEAS} o "${saveAs.key}" has an extension, which names one sprite, but num_${number} needs more than one sheet of ${perSheet} tiles: drop the extension to get numbered sheets.`,
+      `${SAVEAS} o "${saveAs.key}" has an extension, which names one sprite, but ${asked} more than one sheet of ${perSheet} tiles: set num (at most ${perSheet}), or drop the extension to get numbered sheets.`,
     );
   }
 }

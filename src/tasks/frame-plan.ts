@@ -1,8 +1,9 @@
-// Which frames a snapshot spec asks for, as pure arithmetic over the source's frame list: sample times
-// for interval/average/dhash, the key frames for keyframe mode, clipped to the source's range.
+// Which frames a spec asks for, as pure arithmetic over the source's frame list: sample times for
+// interval/average/dhash, the key frames for keyframe mode, clipped to the source's range. Snapshots,
+// sprite tiles and animation frames are all chosen here (a FrameSelection).
 import { errors } from '../errors.js';
 import type { FrameIndex } from '../media/protocol.js';
-import type { SnapshotSpec, TaskSource } from '../process/imm-request.js';
+import type { FrameSelection, TaskSource } from '../process/imm-request.js';
 
 // The index's timestamps are exact (from the file); this absorbs float arithmetic on sample times only.
 const EPSILON = 2e-6;
@@ -33,8 +34,8 @@ export interface Clip {
   end: number;
 }
 
-/** What sampling reads of a snapshot spec (the on-the-fly previews build one from their URL). */
-export type SamplingSpec = Pick<SnapshotSpec, 'field' | 'startTime' | 'interval' | 'number' | 'mode'>;
+/** What sampling reads of a frame selection (the on-the-fly previews build one from their URL). */
+export type SamplingSpec = Pick<FrameSelection, 'field' | 'startTime' | 'interval' | 'number' | 'mode'>;
 
 // Sample times are compared with this slack so that 3 × 0.1 s is not "after" 0.3 s.
 const SLACK = 1e-6;

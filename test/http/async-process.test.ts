@@ -5,6 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import RPCClient from '@alicloud/pop-core';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixture, frameAt, readFrameIndex } from '../support/fixtures.js';
 import type { Json } from '../support/json.js';
@@ -210,14 +211,39 @@ describe('refusals', () => {
   });
 });
 
-describe('video/sprite and video/animation', () => {
-  // The mapping is covered by test/unit/process/async-process.test.ts; until IMM's Targets[].Image.Sprites
-  // and Animations land (src/process/imm-request.ts, src/tasks/execute.ts), IMM answers 400 for them.
-  it('are accepted by the parser and handed to IMM (400 from IMM until its sprite/animation targets land)', async () => {
-    const sprite = await submit('clip.mp4', `video/sprite,f_jpg,sw_100,sh_100,inter_1000,tw_2,th_2|sys/saveas,o_${b64url('sprites/s')}`);
-    expect([200, 400]).toContain(sprite.status);
-    if (sprite.status === 400) expect(sprite.message).toMatch(/Image\.Sprites/);
+describe('video/sprite and video/animation end to end', () => {
+  it('video/sprite: numbered sheets (o without an extension), each tile the right frame, IMM\'s Pad and Margin', async () => {
+    const answer = await submit('clip.mp4', `video/sprite,f_jpg,sw_100,sh_100,inter_500,tw_2,th_2|sys/saveas,o_${b64url('sprites/s')}`);
+    expect(answer.status).toBe(200);
+    const task = await waitTask('media', answer.json!.TaskId as string);
+    expect(task.Status, `${task.Code}: ${task.Message}`).toBe('Succeeded');
+    const outputs = (task.Outputs as Json[]).slice().sort((a, b) => (a.Index as number) - (b.Index as number));
+    expect(outputs.map((o) => [o.URI, o.Width, o.Height])).toEqual([
+      ['oss://media/sprites/s_1.jpg', 206, 206],
+      ['oss://media/sprites/s_2.jpg', 206, 206],
+    ]);
+    const tiles: number[] = [];
+    for (const sheet of [1, 2]) {
+      const body = await readObject('media', `sprites/s_${sheet}.jpg`);
+      for (let i = 0; i < 4; i++) {
+        const tile = await sharp(body).extract({ left: 2 + (i % 2) * 102, top: 2 + Math.floor(i / 2) * 102, width: 100, height: 100 }).png().toBuffer();
+        tiles.push(await readFrameIndex(tile));
+      }
+    }
+    expect(tiles).toEqual([0, 500, 1000, 1500, 2000, 2500, 3000, 3500].map((ms) => frameAt(ms)));
   });
-  it.todo('video/sprite end to end: sheets sprites/s_1.jpg… tiled from the right frames (waits for IMM Targets[].Image.Sprites in src/process/imm-request.ts + src/tasks/execute.ts)');
-  it.todo('video/animation end to end: a GIF/WebP of the right frames at fps (waits for IMM Targets[].Image.Animations in src/process/imm-request.ts + src/tasks/execute.ts)');
+
+  it('video/animation: one GIF at fps, each frame the right one', async () => {
+    const answer = await submit('clip.mp4', `video/animation,f_gif,w_160,h_120,inter_1000,fps_2|sys/saveas,o_${b64url('anim/a.gif')}`);
+    expect(answer.status).toBe(200);
+    const task = await waitTask('media', answer.json!.TaskId as string);
+    expect(task.Status, `${task.Code}: ${task.Message}`).toBe('Succeeded');
+    expect((task.Outputs as Json[]).map((o) => o.URI)).toEqual(['oss://media/anim/a.gif']);
+    const body = await readObject('media', 'anim/a.gif');
+    const meta = await sharp(body).metadata();
+    expect([meta.format, meta.pages, meta.width, meta.pageHeight ?? meta.height]).toEqual(['gif', 4, 160, 120]);
+    expect(meta.delay).toEqual([500, 500, 500, 500]);
+    const frames = await Promise.all([0, 1, 2, 3].map(async (page) => readFrameIndex(await sharp(body, { page }).png().toBuffer())));
+    expect(frames).toEqual([0, 1000, 2000, 3000].map((ms) => frameAt(ms)));
+  });
 });

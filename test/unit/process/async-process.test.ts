@@ -170,8 +170,8 @@ describe('video/sprite → Targets[].Image.Sprites', () => {
   });
 
   it('OSS\'s official example', () => {
-    const { spec } = target(`video/sprite,f_jpg,sw_100,sh_100,inter_10000,tw_10,th_10,pad_0,margin_0|${saveas('s.jpg')}`);
-    expect(spec).toEqual({ Format: 'jpg', URI: 'oss://media/s.jpg', Interval: 10, ScaleWidth: 100, ScaleHeight: 100, TileWidth: 10, TileHeight: 10, Pad: 0, Margin: 0 });
+    const { spec } = target(`video/sprite,f_jpg,sw_100,sh_100,inter_10000,tw_10,th_10,pad_0,margin_0|${saveas('s')}`);
+    expect(spec).toEqual({ Format: 'jpg', URI: 'oss://media/s_{index}.{autoext}', Interval: 10, ScaleWidth: 100, ScaleHeight: 100, TileWidth: 10, TileHeight: 10, Pad: 0, Margin: 0 });
   });
 
   it.each([
@@ -191,6 +191,8 @@ describe('video/sprite → Targets[].Image.Sprites', () => {
     expect(target(`video/sprite,f_jpg,num_36|${saveas('s.jpg')}`).spec.URI).toBe('oss://media/s.jpg');
     expect(failure(() => parseAsyncProcess(`video/sprite,f_jpg,num_37|${saveas('s.jpg')}`)).message).toMatch(/more than one sheet of 36 tiles/);
     expect(target(`video/sprite,f_jpg,num_100,tw_10,th_10|${saveas('s.jpg')}`).spec.URI).toBe('oss://media/s.jpg');
+    // num unset runs to the end: perhaps several sheets.
+    expect(failure(() => parseAsyncProcess(`video/sprite,f_jpg,inter_10000|${saveas('s.jpg')}`)).message).toMatch(/num unset \(until the end\) may need more than one sheet of 36 tiles: set num \(at most 36\)/);
   });
 });
 
