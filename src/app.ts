@@ -8,7 +8,7 @@ import { AbortedError, type AppError, errors, toAppError } from './errors.js';
 import type { AppEnv } from './http/context.js';
 import { createAccessControl } from './http/access.js';
 import { limitRequestBodies } from './http/body-limit.js';
-import { createImmHandler, immErrorResponse, isImmRequest } from './http/imm-routes.js';
+import { createImmHandler, createTaskSubmitter, immErrorResponse, isImmRequest } from './http/imm-routes.js';
 import { createObjectRoutes } from './http/object-routes.js';
 import { createOpsRoutes } from './http/ops-routes.js';
 import { ossErrorBody, ossErrorHeaders } from './http/oss-errors.js';
@@ -97,13 +97,8 @@ export function createApp(deps: Deps): Hono<AppEnv> {
   // IMM RPC actions (POST /, GET /?Action=…) before the object routes; anything else falls through.
   // Access keys gate both APIs: RPC signatures on IMM actions, OSS signatures and bucket ACLs on objects.
   const access = createAccessControl({ keys: config.accessKeys, ...config.access });
-  const imm = createImmHandler({
-    tasks: deps.tasks,
-    accessKeys: config.accessKeys,
-    nonces: deps.nonces,
-    access,
-    limits: { maxOutputDimension: config.limits.maxOutputDimension, maxFramesPerTask: config.tasks.maxFramesPerTask },
-  });
+  const taskLimits = { maxOutputDimension: config.limits.maxOutputDimension, maxFramesPerTask: config.tasks.maxFramesPerTask };
+  const imm = createImmHandler({ tasks: deps.tasks, accessKeys: config.accessKeys, nonces: deps.nonces, access, limits: taskLimits });
   app.use('/', async (c, next) => (isImmRequest(c.req.method, c.get('url'), c.req.raw.headers) ? imm(c) : next()));
   // Bucket-level `?style` requests (PutStyle, GetStyle, ListStyle, DeleteStyle) before the object routes;
   // an object URL carrying `style` falls through to them.
@@ -132,6 +127,8 @@ export function createApp(deps: Deps): Hono<AppEnv> {
       objectCacheControl: config.http.objectCacheControl,
       put: config.put,
       access,
+      // OSS asynchronous processing submits IMM tasks through the RPC action's own path.
+      asyncProcess: { tasks: deps.tasks, submit: createTaskSubmitter({ tasks: deps.tasks, access, limits: taskLimits }) },
     }),
   );
 

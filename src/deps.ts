@@ -123,6 +123,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
     metrics,
     limits: { maxSourceBytes: config.limits.maxSourceBytes, maxImageBytes: config.limits.maxImageBytes },
     timeoutMs: { snapshot: engine.timeoutMs, task: config.tasks.timeoutMs },
+    quality: config.quality,
   });
   // Scale-out: with a Redis URL, records and the queue are shared by every node (docs/scale-out.md).
   const { scale } = config;
@@ -138,6 +139,7 @@ export async function createDeps(config: Config, overrides: DepsOverrides = {}):
       metrics,
       log,
       limits: { maxOutputDimension: config.limits.maxOutputDimension, maxFramesPerTask: config.tasks.maxFramesPerTask },
+      quality: config.quality,
       webhooks: config.webhooks,
     },
     taskBackend,

@@ -60,6 +60,17 @@ export const errors = {
   /** `sys/saveas` outside a POST body (OSS answers a GET carrying it with 400). */
   saveAsNotAllowed: () =>
     new AppError(400, 'InvalidArgument', 'sys/saveas is only allowed in a POST /{bucket}/{key}?x-oss-process request body.'),
+  // OSS asynchronous processing (`POST /{bucket}/{key}?x-oss-async-process`, src/process/async-process.ts).
+  /** A malformed `x-oss-async-process` body: its shape, a missing sys/saveas, a repeated segment. */
+  asyncProcess: (message: string) => new AppError(400, 'InvalidArgument', message),
+  /** An action other than video/snapshots, video/sprite and video/animation. */
+  unknownAsyncAction: (action: string) =>
+    new AppError(400, 'InvalidArgument', `Unknown x-oss-async-process action "${action.slice(0, 60)}": expected video/snapshots, video/sprite or video/animation.`),
+  /** `x-oss-async-process` on a GET or HEAD: it only comes by POST, in the body. */
+  asyncProcessNotAllowed: () =>
+    new AppError(400, 'InvalidArgument', 'x-oss-async-process is only allowed as POST /{bucket}/{key}?x-oss-async-process with the process in the request body.'),
+  /** With access keys configured, asynchronous processing is never anonymous (as on OSS). */
+  asyncProcessUnsigned: () => new AppError(403, 'AccessDenied', 'Asynchronous processing (x-oss-async-process) needs a signed request.'),
   /** OSS 0017-00000251 (bad characters) / 0017-00000250 (bad length): style names are 1–63 of [A-Za-z0-9_.-]. */
   invalidStyleName: (name: string, ec: '0017-00000250' | '0017-00000251' = '0017-00000251') =>
     new AppError(400, 'InvalidArgument', `The value: ${name} of parameter: stylename is invalid.`, { ec }),

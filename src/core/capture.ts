@@ -14,10 +14,12 @@ import type { ExtractedFrame, ExtractJob, ExtractResult, FrameIndex, ImagePipeli
 import type { ReadTarget } from '../media/reads.js';
 import { prepareSource, type PreparedSource } from '../media/sources.js';
 import type { ImageAction } from '../process/image-process.js';
+import type { PreviewPlan } from '../process/preview-process.js';
 import type { SnapshotPlan } from '../process/snapshot.js';
 import type { ObjectStat, ObjectStore } from '../source/store.js';
 import type { Lane, Limiter } from './limiter.js';
 import type { Metrics } from './metrics.js';
+import { producePreview } from './previews.js';
 import { createSingleFlight } from './single-flight.js';
 
 export interface Timings {
@@ -33,7 +35,9 @@ export interface Timings {
  */
 export type ProcessWork =
   | { kind: 'snapshot'; plan: SnapshotPlan; actions: ImageAction[]; watermarks: ReadonlyMap<string, ObjectStat> }
-  | { kind: 'image'; actions: ImageAction[]; watermarks: ReadonlyMap<string, ObjectStat> };
+  | { kind: 'image'; actions: ImageAction[]; watermarks: ReadonlyMap<string, ObjectStat> }
+  /** A sprite sheet, an animation, or a storyboard's timeline (JSON the route renders): src/core/previews.ts. */
+  | { kind: 'preview'; plan: PreviewPlan };
 
 export interface ProcessResult extends CachedImage {
   cacheHit: boolean;
@@ -63,7 +67,12 @@ export interface CaptureDeps {
   limits: { maxSourceBytes: number; maxImageBytes: number };
   /** Deadline of one snapshot's worker job, and of one task job (index, extract). */
   timeoutMs: { snapshot: number; task: number };
+  /** Encoding of the sheets and animations assembled on this side (previews); default 85 / 80. */
+  quality?: { jpeg: number; webp: number };
 }
+
+// Indexed sources the previews reuse: a storyboard and its sheets ask for the same frame list in turn.
+const INDEXED_SOURCES = 16;
 
 export interface Capture {
   /** `canonical` = the process's one spelling (src/process/image-process.ts), with the watermarks' ETags: the cache key. */
@@ -97,7 +106,7 @@ export function createCapture(deps: CaptureDeps): Capture {
   }
 
   /** The image actions with their watermark objects prepared; their reads join the job's targets. */
-  async function pipelineOf(bucket: string, work: ProcessWork, targets: Map<string, ReadTarget>): Promise<ImagePipeline> {
+  async function pipelineOf(bucket: string, work: Exclude<ProcessWork, { kind: 'preview' }>, targets: Map<string, ReadTarget>): Promise<ImagePipeline> {
     const watermarks: Record<string, SourceRef> = {};
     for (const [key, stat] of work.watermarks) {
       const prepared = await prepareImage(bucket, key, stat);
@@ -107,8 +116,46 @@ export function createCapture(deps: CaptureDeps): Capture {
     return { actions: work.actions, watermarks };
   }
 
+  /** Probe and index a source (no lane of its own: the caller holds one). */
+  async function indexSource(bucket: string, key: string, stat: ObjectStat, from: number | undefined, signal: AbortSignal): Promise<IndexedSource> {
+    const prepared = await prepare(bucket, key, stat);
+    const { info, index } = await pool.run({ kind: 'index', source: prepared.ref, from }, { timeoutMs: deps.timeoutMs.task, signal, targets: targetsOf(prepared) });
+    return { bucket, key, stat, prepared, info, video: info.video!, index };
+  }
+
+  const extractFrames = (source: IndexedSource, job: Omit<ExtractJob, 'kind' | 'source'>, onFrame: (frame: ExtractedFrame) => Promise<void>, signal: AbortSignal) =>
+    pool.run({ kind: 'extract', source: source.prepared.ref, ...job }, { timeoutMs: deps.timeoutMs.task, signal, targets: targetsOf(source.prepared), onFrame });
+
+  // Most recently used last.
+  const indexed = new Map<string, IndexedSource>();
+  async function previewSource(bucket: string, key: string, stat: ObjectStat, signal: AbortSignal): Promise<IndexedSource> {
+    const id = objectVersionKey(bucket, key, stat.etag);
+    const known = indexed.get(id);
+    if (known) {
+      indexed.delete(id);
+      indexed.set(id, known);
+      return known;
+    }
+    const source = await indexSource(bucket, key, stat, undefined, signal);
+    if (!source.info.video) throw errors.invalidArgument('The object has no video stream.');
+    indexed.set(id, source);
+    if (indexed.size > INDEXED_SOURCES) indexed.delete(indexed.keys().next().value!);
+    return source;
+  }
+
   async function produce(bucket: string, key: string, stat: ObjectStat, work: ProcessWork, signal: AbortSignal) {
     const toBody = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    if (work.kind === 'preview') {
+      const result = await producePreview(
+        {
+          source: () => previewSource(bucket, key, stat, signal),
+          extract: (source, job, onFrame) => extractFrames(source, job, onFrame, signal),
+          quality: deps.quality ?? { jpeg: 85, webp: 80 },
+        },
+        work.plan,
+      );
+      return { ...result, frame: undefined };
+    }
     if (work.kind === 'image') {
       const prepared = await prepareImage(bucket, key, stat);
       const targets = targetsOf(prepared);
@@ -125,7 +172,9 @@ export function createCapture(deps: CaptureDeps): Capture {
         kind: 'capture',
         source: prepared.ref,
         timeMs: plan.timeMs,
+        timePercent: plan.timePercent,
         seek: plan.seek,
+        best: plan.best,
         render: { format: plan.format, orientation: plan.orientation, width: plan.width, height: plan.height, scaleType: 'stretch' },
         image,
       },
@@ -156,17 +205,11 @@ export function createCapture(deps: CaptureDeps): Capture {
     },
 
     async openSource(bucket, key, stat, from, signal) {
-      return inLane('batch', signal, async () => {
-        const prepared = await prepare(bucket, key, stat);
-        const { info, index } = await pool.run({ kind: 'index', source: prepared.ref, from }, { timeoutMs: deps.timeoutMs.task, signal, targets: targetsOf(prepared) });
-        return { bucket, key, stat, prepared, info, video: info.video!, index };
-      });
+      return inLane('batch', signal, () => indexSource(bucket, key, stat, from, signal));
     },
 
     extract(source, job, onFrame, signal) {
-      return inLane('batch', signal, () =>
-        pool.run({ kind: 'extract', source: source.prepared.ref, ...job }, { timeoutMs: deps.timeoutMs.task, signal, targets: targetsOf(source.prepared), onFrame }),
-      );
+      return inLane('batch', signal, () => extractFrames(source, job, onFrame, signal));
     },
   };
 }

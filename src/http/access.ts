@@ -5,7 +5,7 @@
 //   signed with a key (OSS V1/V4 on object URLs, the RPC signature on IMM actions);
 // - a key may use every bucket unless STILLFRAME_KEY_BUCKETS lists the buckets it may use.
 import { errors } from '../errors.js';
-import { parseRawQuery, verifyOssSignature } from './oss-auth.js';
+import { parseRawQuery, v1PresignSignature, verifyOssSignature } from './oss-auth.js';
 
 export type BucketAcl = 'private' | 'public-read';
 
@@ -33,6 +33,11 @@ export interface AccessControl {
    * `request` is asked for only when keys are configured: without them, a cached hit never builds one.
    */
   authorizeObject(request: () => Request, url: URL, bucket: string, key: string, mode: 'read' | 'write'): string | undefined;
+  /**
+   * A V1 presigned GET of `/bucket/key?<query>` by this AccessKeyId until `expires` (Unix s): the
+   * `Signature`, or undefined when the key is not configured. For URLs the server hands out (storyboards).
+   */
+  presignV1(accessKeyId: string, bucket: string, key: string, query: Record<string, string>, expires: string): string | undefined;
 }
 
 export function createAccessControl(settings: AccessSettings): AccessControl {
@@ -65,6 +70,10 @@ export function createAccessControl(settings: AccessSettings): AccessControl {
           : errors.ossDenied(`The AccessKeyId ${principal} may not ${mode} bucket "${bucket}".`);
       }
       return principal;
+    },
+    presignV1(accessKeyId, bucket, key, query, expires) {
+      if (!Object.hasOwn(settings.keys, accessKeyId)) return undefined;
+      return v1PresignSignature(settings.keys[accessKeyId]!, bucket, key, query, expires);
     },
   };
 }

@@ -5,6 +5,7 @@
 import type { Context } from 'hono';
 import { type AppError, errors, toAppError } from '../errors.js';
 import {
+  outputSpecs,
   outputUri,
   parseConvertTask,
   parseCreateProject,
@@ -43,7 +44,7 @@ function taskBuckets(request: ConvertTaskRequest) {
   const sources = request.sources.map((s) => ({ field: `${s.field}.URI`, bucket: s.bucket }));
   const outputs: { field: string; bucket: string }[] = [];
   for (const source of request.sources) {
-    for (const spec of request.snapshots) {
+    for (const spec of outputSpecs(request)) {
       // Two renderings with other times and indexes: a bucket name built from variables is checked either way.
       for (const [index, modified] of [[1, createdAt], [2, new Date(0)]] as const) {
         outputs.push({ field: `${spec.field}.URI`, bucket: outputUri(spec, source, { index, createdAt, sourceModified: modified, tags: request.tags }).bucket });
@@ -52,6 +53,25 @@ function taskBuckets(request: ConvertTaskRequest) {
   }
   return { sources, outputs };
 }
+
+/**
+ * The one way a CreateMediaConvertTask is submitted, for the RPC action and for OSS asynchronous
+ * processing (src/http/async-process-routes.ts) alike: parsed and validated once, the signing key's
+ * bucket permissions checked, then handed to the task service (recorded, queued, notified).
+ */
+export function createTaskSubmitter(deps: Pick<ImmRoutesDeps, 'tasks' | 'access' | 'limits'>) {
+  return async (params: Params, principal: string | undefined): Promise<TaskRecord> => {
+    // The one parse of the request: the service checks and records its result; runs re-derive it from
+    // the recorded definition with this same parser (acceptedRequest).
+    const request = parseConvertTask(params, deps.limits, new Date());
+    if (deps.access.enabled) {
+      const { sources, outputs } = taskBuckets(request);
+      checkTaskBuckets(deps.access, principal, sources, outputs);
+    }
+    return deps.tasks.submit(request);
+  };
+}
+export type TaskSubmitter = ReturnType<typeof createTaskSubmitter>;
 
 export function immErrorBody(err: AppError, requestId: string, hostId: string) {
   return { RequestId: requestId, HostId: hostId, Code: err.code, Message: err.message, Recommend: '' };
@@ -146,6 +166,7 @@ export function taskInfo(task: TaskRecord, withDefinition: boolean) {
 export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => Promise<Response> {
   const verifier = Object.keys(deps.accessKeys).length ? createRpcVerifier(deps.accessKeys, deps.nonces) : undefined;
   const { tasks, access } = deps;
+  const submit = createTaskSubmitter(deps);
   const restricted = (principal: string | undefined) => access.enabled && principal !== undefined && access.restricted(principal);
   /** A key limited to some buckets sees only the tasks it could have submitted itself. */
   const visibleTo = (principal: string | undefined, task: TaskRecord) => {
@@ -170,14 +191,7 @@ export function createImmHandler(deps: ImmRoutesDeps): (c: Context<AppEnv>) => P
       return {};
     },
     async CreateMediaConvertTask(params, principal) {
-      // The one parse of the request: the service checks and records its result; runs re-derive it from
-      // the recorded definition with this same parser (acceptedRequest).
-      const request = parseConvertTask(params, deps.limits, new Date());
-      if (access.enabled) {
-        const { sources, outputs } = taskBuckets(request);
-        checkTaskBuckets(access, principal, sources, outputs);
-      }
-      const task = await tasks.submit(request);
+      const task = await submit(params, principal);
       return { TaskId: task.TaskId, EventId: task.EventId };
     },
     async GetTask(params, principal) {

@@ -1,5 +1,6 @@
 // An object URL: GET/HEAD answers the object itself, or with `x-oss-process` a frame or a processed image
-// (src/http/process-routes.ts); PUT uploads; POST `?x-oss-process` saves a processed result (`sys/saveas`).
+// (src/http/process-routes.ts); PUT uploads; POST `?x-oss-process` saves a processed result (`sys/saveas`);
+// POST `?x-oss-async-process` submits an IMM task for it (src/http/async-process-routes.ts).
 import { createHash } from 'node:crypto';
 import { pipeline, Readable, Transform } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
@@ -11,6 +12,7 @@ import type { StatCache } from '../source/stat-cache.js';
 import type { StyleStore } from '../styles/store.js';
 import { contentTypeFor, validateBucket, validateKey, type ObjectStore } from '../source/store.js';
 import type { AccessControl } from './access.js';
+import { createAsyncProcessHandler, type AsyncProcessDeps } from './async-process-routes.js';
 import { evaluateConditions, evaluateRange } from './conditional.js';
 import { requestHeader, requestHeaders, type AppEnv } from './context.js';
 import { createProcessHandlers } from './process-routes.js';
@@ -32,6 +34,8 @@ export interface ObjectRoutesDeps {
   put?: { enabled: boolean; maxBytes: number };
   /** Signatures and bucket ACLs (src/http/access.ts); open when no keys exist. */
   access: AccessControl;
+  /** POST `?x-oss-async-process` (IMM tasks); absent → 405. */
+  asyncProcess?: Pick<AsyncProcessDeps, 'tasks' | 'submit'>;
 }
 
 // Longer query strings carry no legitimate request and are refused before any parsing.
@@ -79,10 +83,13 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
     maxOutputDimension: deps.maxOutputDimension,
     cacheControl: deps.snapshotCacheControl,
   });
+  const asyncProcess = deps.asyncProcess && createAsyncProcessHandler({ ...deps.asyncProcess, access: deps.access, stats: deps.stats });
 
   app.on(['GET', 'HEAD'], '*', async (c) => {
     const url = c.get('url') ?? new URL(c.req.url);
     if (url.search.length > MAX_QUERY_LENGTH) throw errors.invalidArgument(`The query string is longer than ${MAX_QUERY_LENGTH} characters.`);
+    // Only by POST, with the process in the body (OSS answers 400 too).
+    if (url.searchParams.has('x-oss-async-process')) throw errors.asyncProcessNotAllowed();
     const { bucket, key } = locateObject(deps.domain ? (requestHeader(c, 'host') ?? '') : '', url.pathname, deps.domain);
     // Before anything is read: a private object's existence is not revealed to an unsigned request.
     deps.access.authorizeObject(() => c.req.raw, url, bucket, key, 'read');
@@ -157,15 +164,19 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
     return c.body(null, 200, { ETag: stat.etag });
   });
 
-  // POST /{bucket}/{key}?x-oss-process: the result saved as an object (`sys/saveas`).
+  // POST /{bucket}/{key}?x-oss-process: the result saved as an object (`sys/saveas`);
+  // POST /{bucket}/{key}?x-oss-async-process: an IMM task that saves it (video/snapshots, sprite, animation).
   app.post('*', async (c) => {
     const url = c.get('url') ?? new URL(c.req.url);
-    if (!url.searchParams.has('x-oss-process')) throw errors.methodNotAllowed('POST');
+    const sync = url.searchParams.has('x-oss-process');
+    const isAsync = url.searchParams.has('x-oss-async-process');
+    if (sync && isAsync) throw errors.asyncProcess('A request carries x-oss-process or x-oss-async-process, not both.');
+    if ((!sync && !isAsync) || (isAsync && !asyncProcess)) throw errors.methodNotAllowed('POST');
     const { bucket, key } = locateObject(deps.domain ? (requestHeader(c, 'host') ?? '') : '', url.pathname, deps.domain);
     validateBucket(bucket);
     validateKey(key);
     const principal = deps.access.authorizeObject(() => c.req.raw, url, bucket, key, 'read');
-    return processes.saveAs(c, bucket, key, principal);
+    return isAsync ? asyncProcess!(c, bucket, key, principal) : processes.saveAs(c, bucket, key, principal);
   });
 
   app.all('*', (c) => {

@@ -101,6 +101,15 @@ export function v1StringToSign(req: SignedRequest, dateOrExpires: string): strin
 
 const v1Sign = (secret: string, text: string) => createHmac('sha1', secret).update(text, 'utf8').digest('base64');
 
+/**
+ * The `Signature` of a V1 presigned URL (GET, no headers) for `/bucket/key` with these query parameters
+ * (decoded; `x-oss-*` ones are signed) valid until `expires` (Unix s): what ali-oss's signatureUrl computes.
+ */
+export function v1PresignSignature(secret: string, bucket: string, key: string, query: Record<string, string>, expires: string): string {
+  const params = Object.entries(query).map(([name, value]) => ({ name, value }));
+  return v1Sign(secret, v1StringToSign({ method: 'GET', headers: new Headers(), query: params, bucket, key }, expires));
+}
+
 /** yyyymmdd'T'HHMMss'Z' → ms, or NaN. */
 function parseV4Date(value: string): number {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);

@@ -10,6 +10,7 @@ import type { Histogram } from '../core/metrics.js';
 import { errors } from '../errors.js';
 import { watermarkKeys } from '../image/actions.js';
 import { canonicalProcess, parseProcess, parseSaveAsBody, resolveAutoFormat, type ImageAction, type ProcessRequest } from '../process/image-process.js';
+import { spriteProcess, storyboardJson, storyboardVtt, type PreviewPlan, type StoryboardTimeline } from '../process/preview-process.js';
 import type { StatCache } from '../source/stat-cache.js';
 import type { ObjectStat, ObjectStore } from '../source/store.js';
 import type { StyleStore } from '../styles/store.js';
@@ -31,7 +32,9 @@ export interface ProcessRoutesDeps {
 }
 
 /** A parsed process whose style (if any) is resolved: what the capture core is asked for. */
-type Resolved = { kind: 'snapshot' | 'image'; request: Exclude<ProcessRequest, { kind: 'style' }> };
+type Resolved = { request: Exclude<ProcessRequest, { kind: 'style' }> };
+
+type StoryboardPlan = Extract<PreviewPlan, { type: 'storyboard' }>;
 
 // A cached hit repeats the same few process strings: their parse is remembered. Bounded; only valid
 // processes are kept. Styles are not (their content can change).
@@ -100,8 +103,13 @@ export function createProcessHandlers(deps: ProcessRoutesDeps) {
   }
 
   /** Everything the answer depends on: the request, its negotiated format, its watermarks' versions. */
-  async function prepare(c: Context<AppEnv>, bucket: string, process: string) {
+  async function prepare(c: Context<AppEnv>, bucket: string, process: string): Promise<{ work: ProcessWork; canonical: string; vary: boolean; storyboard?: StoryboardPlan }> {
     const request = await resolve(bucket, parse(process));
+    if (request.kind === 'preview') {
+      const work: ProcessWork = { kind: 'preview', plan: request.preview };
+      const canonical = canonicalProcess(request);
+      return request.preview.type === 'storyboard' ? { work, canonical, vary: false, storyboard: request.preview } : { work, canonical, vary: false };
+    }
     const auto = resolveAutoFormat(request.actions, requestHeader(c, 'accept'));
     const actions: ImageAction[] = auto.actions;
     const resolved: ProcessRequest = request.kind === 'snapshot' ? { ...request, actions } : { kind: 'image', actions };
@@ -131,16 +139,46 @@ export function createProcessHandlers(deps: ProcessRoutesDeps) {
     }
   }
 
+  /**
+   * A storyboard's sheet URLs: this request's scheme (X-Forwarded-Proto when a proxy says https), Host and
+   * path, with the sheet's `video/sprite` process — presigned with the same AccessKeyId and Expires when
+   * the storyboard's own URL was a V1 presigned one (the key may read this object until then).
+   */
+  function sheetUrls(c: Context<AppEnv>, bucket: string, key: string, plan: StoryboardPlan) {
+    const url = c.get('url') ?? new URL(c.req.url);
+    const forwarded = requestHeader(c, 'x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase();
+    const scheme = forwarded === 'https' || forwarded === 'http' ? forwarded : url.protocol.slice(0, -1);
+    const base = `${scheme}://${requestHeader(c, 'host') ?? url.host}${url.pathname}`;
+    const accessKeyId = url.searchParams.get('OSSAccessKeyId');
+    const expires = url.searchParams.get('Expires');
+    const signing = deps.access.enabled && accessKeyId && expires && url.searchParams.has('Signature') ? { accessKeyId, expires } : undefined;
+    const sheetUrl = (sheet: number) => {
+      const process = spriteProcess(plan.spec, sheet);
+      let href = `${base}?x-oss-process=${encodeURIComponent(process)}`;
+      if (signing) {
+        const signature = deps.access.presignV1(signing.accessKeyId, bucket, key, { 'x-oss-process': process }, signing.expires);
+        if (signature !== undefined) {
+          href += `&OSSAccessKeyId=${encodeURIComponent(signing.accessKeyId)}&Expires=${signing.expires}&Signature=${encodeURIComponent(signature)}`;
+        }
+      }
+      return href;
+    };
+    // The text depends on these as well as on the source: part of its ETag.
+    return { sheetUrl, variant: `\u0000${base}\u0000${signing ? `${signing.accessKeyId}\u0000${signing.expires}` : ''}` };
+  }
+
   /** GET/HEAD with `x-oss-process`: the processed image, or 304 from the source's stat alone. */
   async function answer(c: Context<AppEnv>, bucket: string, key: string, process: string): Promise<Response> {
-    const { work, canonical, vary } = await prepare(c, bucket, process);
+    const { work, canonical, vary, storyboard } = await prepare(c, bucket, process);
+    const urls = storyboard ? sheetUrls(c, bucket, key, storyboard) : undefined;
+    const etagKey = urls ? canonical + urls.variant : canonical;
     const validators = (stat: ObjectStat) => {
-      const headers: Record<string, string> = { ETag: etagOf(stat, canonical), 'Last-Modified': httpDate(stat.lastModified), 'Cache-Control': deps.cacheControl };
+      const headers: Record<string, string> = { ETag: etagOf(stat, etagKey), 'Last-Modified': httpDate(stat.lastModified), 'Cache-Control': deps.cacheControl };
       if (vary) headers.Vary = 'Accept';
       return headers;
     };
     const notModified = (stat: ObjectStat) => {
-      const condition = evaluateConditions(requestHeaders(c), { etag: etagOf(stat, canonical), lastModified: stat.lastModified });
+      const condition = evaluateConditions(requestHeaders(c), { etag: etagOf(stat, etagKey), lastModified: stat.lastModified });
       return condition ? c.body(null, condition, validators(stat)) : undefined;
     };
     const first = await deps.stats.stat(bucket, key);
@@ -156,8 +194,16 @@ export function createProcessHandlers(deps: ProcessRoutesDeps) {
     deps.processSeconds?.observe(total / 1000, { cache: result.cacheHit ? 'hit' : 'miss' });
     // Plain header object, request id included: @hono/node-server writes it without building Headers.
     const headers = withRequestId(c, validators(outcome.stat)) as Record<string, string>;
+    let body = result.body;
     headers['Content-Type'] = result.contentType;
-    headers['Content-Length'] = String(result.body.length);
+    if (storyboard && urls) {
+      // The cached result is the timeline; the text is made per request (its URLs are this request's).
+      const timeline = JSON.parse(result.body.toString()) as StoryboardTimeline;
+      const vtt = storyboard.output === 'vtt';
+      body = Buffer.from(vtt ? storyboardVtt(storyboard.spec, timeline, urls.sheetUrl) : storyboardJson(storyboard.spec, timeline, urls.sheetUrl));
+      headers['Content-Type'] = vtt ? 'text/vtt; charset=utf-8' : 'application/json';
+    }
+    headers['Content-Length'] = String(body.length);
     if (result.frame) {
       headers['X-Frame-Time'] = String(result.frame.timeMs);
       headers['X-Frame-Keyframe'] = result.frame.keyframe ? '1' : '0';
@@ -166,7 +212,7 @@ export function createProcessHandlers(deps: ProcessRoutesDeps) {
     headers['Server-Timing'] = serverTiming(result, total);
     const isHead = c.req.method === 'HEAD';
     // A view of the cached bytes, not a copy: the cache never mutates an entry.
-    return new Response(isHead ? null : new Uint8Array(result.body.buffer, result.body.byteOffset, result.body.byteLength), { status: 200, headers });
+    return new Response(isHead ? null : new Uint8Array(body.buffer, body.byteOffset, body.byteLength), { status: 200, headers });
   }
 
   /**
@@ -183,7 +229,8 @@ export function createProcessHandlers(deps: ProcessRoutesDeps) {
         : errors.ossDenied(`The AccessKeyId ${principal} may not write bucket "${targetBucket}".`);
     }
     if (deps.store.readOnly) throw errors.readOnlyStorage(deps.store.description);
-    const { work, canonical } = await prepare(c, bucket, process);
+    const { work, canonical, storyboard } = await prepare(c, bucket, process);
+    if (storyboard) throw errors.imageProcess('A video/storyboard is an index of URLs: it cannot be saved with sys/saveas (save its sheets, video/sprite).');
     const stat = await deps.stats.stat(bucket, key);
     const outcome = await run(bucket, key, stat, work, canonical, requestSignal(c), () => undefined);
     const result = outcome.result!;

@@ -38,7 +38,11 @@ export interface CaptureJob {
   source: SourceRef;
   /** ms from the video stream's first frame. */
   timeMs: number;
+  /** Extension `t_<n>p`: set, the time is this share (0–100) of the video stream's duration (timeMs unused). */
+  timePercent?: number;
   seek: SeekMode;
+  /** Extension `m_best<ms>`: set, the best frame in [t, t + windowMs] (src/media/engine/best-frame.ts). */
+  best?: { windowMs: number };
   render: RenderRequest;
   /** Image actions on the captured frame (`video/snapshot,…|image/…`): none = the frame as rendered. */
   image?: ImagePipeline;
@@ -94,7 +98,14 @@ export interface IndexResult {
 }
 
 /** Full images for outputs, or small grey thumbnails (difference hashes). */
-export type ExtractOutput = { kind: 'image'; render: RenderRequest } | { kind: 'grey'; width: number; height: number };
+/**
+ * What each extracted frame becomes: an encoded image (outputs), raw RGB shaped like one (sprite tiles and
+ * animation frames, assembled by src/image/sheets.ts), or a small grey thumbnail (difference hashes).
+ */
+export type ExtractOutput =
+  | { kind: 'image'; render: RenderRequest }
+  | { kind: 'pixels'; render: Omit<RenderRequest, 'format'> }
+  | { kind: 'grey'; width: number; height: number };
 
 export interface ExtractJob {
   kind: 'extract';
@@ -114,7 +125,7 @@ export interface ExtractedFrame {
   position: number;
   /** pts of the frame decoded (container clock, s). */
   pts: number;
-  /** Encoded image (output image) or raw grey pixels (output grey). */
+  /** Encoded image (output image), packed RGB (output pixels) or grey (output grey) pixels. */
   data: Uint8Array;
   width: number;
   height: number;

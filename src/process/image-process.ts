@@ -6,6 +6,7 @@
 // pipeline (src/image/actions.ts) and the routes.
 import { errors } from '../errors.js';
 import { validateBucket, validateKey } from '../source/store.js';
+import { canonicalPreview, isPreviewProcess, parsePreviewProcess, type PreviewPlan } from './preview-process.js';
 import { canonicalSnapshot, parseSnapshotProcess, type SnapshotLimits, type SnapshotPlan } from './snapshot.js';
 
 export type Gravity = 'nw' | 'north' | 'ne' | 'west' | 'center' | 'east' | 'sw' | 'south' | 'se';
@@ -102,6 +103,8 @@ export type ProcessRequest =
   /** `video/snapshot,…` optionally followed by `|image/…|…` (the extension): image actions on the frame. */
   | { kind: 'snapshot'; snapshot: SnapshotPlan; actions: ImageAction[] }
   | { kind: 'image'; actions: ImageAction[] }
+  /** `video/sprite,…`, `video/storyboard,…`, `video/animation,…` (extensions, src/process/preview-process.ts). */
+  | { kind: 'preview'; preview: PreviewPlan }
   /** `style/<name>`: the route looks the style up in the bucket and parses its content. */
   | { kind: 'style'; name: string };
 
@@ -218,8 +221,11 @@ function encodeBase64(text: string): string {
   return Buffer.from(text, 'utf8').toString('base64url');
 }
 
-/** One action's `name_value` parameters: each name at most once, unknown names refused. */
-class Params {
+/**
+ * One action's `name_value` parameters: each name at most once, unknown names refused. Shared with the
+ * `x-oss-async-process` parser (src/process/async-process.ts).
+ */
+export class Params {
   private readonly values = new Map<string, string>();
 
   constructor(
@@ -538,7 +544,8 @@ function parseSnapshotChain(process: string, limits: ProcessLimits): ProcessRequ
 }
 
 /**
- * A GET's `x-oss-process`: `image/<action>,<k>_<v>…/<action>…`, `style/<name>`, or `video/snapshot,…`
+ * A GET's `x-oss-process`: `image/<action>,<k>_<v>…/<action>…`, `style/<name>`, a preview
+ * (`video/sprite|storyboard|animation,…`, src/process/preview-process.ts), or `video/snapshot,…`
  * optionally followed by `|image/…` (the extension). `sys/saveas` is refused: it only comes by POST
  * (parseSaveAsBody).
  */
@@ -552,6 +559,7 @@ export function parseProcess(process: string, limits: ProcessLimits): ProcessReq
     if (!STYLE_NAME.test(name)) throw errors.invalidStyleName(name);
     return { kind: 'style', name };
   }
+  if (isPreviewProcess(process)) return { kind: 'preview', preview: parsePreviewProcess(process) };
   if (process.startsWith('video/')) return parseSnapshotChain(process, limits);
   if (process.startsWith('image/')) {
     if (process.includes('|')) throw errors.imageProcess('"|" may only follow video/snapshot in x-oss-process.');
@@ -645,6 +653,8 @@ export function canonicalProcess(request: ProcessRequest): string {
       return `style/${request.name}`;
     case 'image':
       return `image/${request.actions.map(canonicalAction).join('/')}`;
+    case 'preview':
+      return canonicalPreview(request.preview);
     case 'snapshot': {
       if (request.actions.length === 0) return canonicalSnapshot(request.snapshot);
       const overridden = request.actions.some((a) => a.action === 'format');
@@ -680,7 +690,7 @@ export function resolveAutoFormat(actions: ImageAction[], accept: string | undef
   };
 }
 
-const SAVEAS = 'sys/saveas';
+export const SAVEAS = 'sys/saveas';
 const SAVEAS_SHAPE = 'x-oss-process=<process>|sys/saveas,o_<base64 key>[,b_<base64 bucket>]';
 
 /**
@@ -702,13 +712,22 @@ export function parseSaveAsBody(body: string): { process: string; saveAs: SaveAs
   const process = segments.join('|');
   if (process === '') throw errors.imageProcess(`x-oss-process has nothing to save before ${SAVEAS}.`);
   if (process.includes(SAVEAS)) throw errors.imageProcess(`${SAVEAS} appears more than once in x-oss-process.`);
-  const p = new Params(SAVEAS, last.split(',').slice(1), ['o', 'b']);
+  return { process, saveAs: parseSaveAs(last) };
+}
+
+/**
+ * One `sys/saveas,o_<b64 key>[,b_<b64 bucket>]` segment → the decoded, validated target. Shared by the
+ * synchronous POST body above and the `x-oss-async-process` body (src/process/async-process.ts).
+ */
+export function parseSaveAs(segment: string): SaveAs {
+  if (segment !== SAVEAS && !segment.startsWith(`${SAVEAS},`)) throw errors.imageProcess(`Expected ${SAVEAS},o_<base64 key>[,b_<base64 bucket>] but received "${segment.slice(0, 60)}".`);
+  const p = new Params(SAVEAS, segment.split(',').slice(1), ['o', 'b']);
   const key = p.text('o');
   if (key === undefined) throw errors.imageProcess(`Parameter "o" (base64 of the target object key) is required in ${SAVEAS}.`);
   const bucket = p.text('b');
   validateKey(key);
   if (bucket !== undefined) validateBucket(bucket);
-  return { process, saveAs: { key, bucket } };
+  return { key, bucket };
 }
 
 /** A name for `PUT /{bucket}?style&styleName=`: 1–63 characters (0017-00000250) of [A-Za-z0-9_.-] (0017-00000251). */

@@ -4,6 +4,7 @@
 // objects (the JSON-body convenience); both are accepted.
 import { errors } from '../errors.js';
 import type { ScaleType } from '../image/geometry.js';
+import { MAX_ANIMATION_FRAMES, maxSheetSide, sheetSize, type AnimationFormat, type SheetFormat } from '../image/sheets.js';
 import { validateBucket, validateKey } from '../source/store.js';
 import {
   outputObject,
@@ -26,13 +27,18 @@ export const SCALE_TYPES = ['stretch', 'crop', 'fill', 'fit'] as const satisfies
 export const TASK_STATUSES = ['Running', 'Succeeded', 'Failed'] as const;
 export type TaskStatus = (typeof TASK_STATUSES)[number];
 
+export const SPRITE_FORMATS = ['jpg', 'png', 'webp'] as const satisfies readonly SheetFormat[];
+export const ANIMATION_FORMATS = ['gif', 'webp'] as const satisfies readonly AnimationFormat[];
+
 export type Dimension = { pixels: number } | { fraction: number };
 
-export interface SnapshotSpec {
+/**
+ * Which frames of a source a spec wants: snapshots and sprites share all of it (src/tasks/frame-plan.ts);
+ * animations use the interval mode.
+ */
+export interface FrameSelection {
   /** Path of the object in the request, for messages: Targets[0].Image.Snapshots[0]. */
   field: string;
-  format: TaskFormat;
-  uri: Template;
   /** Seconds from the start of the (clipped) source. */
   startTime: number;
   /** Seconds between captures (interval and dhash modes). */
@@ -41,10 +47,42 @@ export interface SnapshotSpec {
   number: number;
   mode: SnapshotMode;
   threshold: number | undefined;
+}
+
+/** What every output spec has: the frames, their size, and the object(s) written. */
+interface OutputSpecBase extends FrameSelection {
+  uri: Template;
   width: Dimension | undefined;
   height: Dimension | undefined;
   scaleType: ScaleType;
 }
+
+/** One image per frame (Image.Snapshots[]). */
+export interface SnapshotSpec extends OutputSpecBase {
+  kind: 'snapshot';
+  format: TaskFormat;
+}
+
+/** Frames as tiles of sprite sheets, TileWidth × TileHeight a sheet (Image.Sprites[]; width/height: ScaleWidth/ScaleHeight). */
+export interface SpriteSpec extends OutputSpecBase {
+  kind: 'sprite';
+  format: SheetFormat;
+  /** Tiles per row (TileWidth) and per column (TileHeight). */
+  columns: number;
+  rows: number;
+  pad: number;
+  margin: number;
+}
+
+/** Frames as one animated image (Image.Animations[]); mode is always interval. */
+export interface AnimationSpec extends OutputSpecBase {
+  kind: 'animation';
+  format: AnimationFormat;
+  /** Output frames a second; undefined = 1 / Interval (real time). */
+  frameRate: number | undefined;
+}
+
+export type OutputSpec = SnapshotSpec | SpriteSpec | AnimationSpec;
 
 export interface TaskSource {
   field: string;
@@ -61,6 +99,8 @@ export interface ConvertTaskRequest {
   projectName: string;
   sources: TaskSource[];
   snapshots: SnapshotSpec[];
+  sprites: SpriteSpec[];
+  animations: AnimationSpec[];
   /** MNS or RocketMQ topic to notify on completion. */
   topic: string | undefined;
   userData: string | undefined;
@@ -82,6 +122,8 @@ export interface RequestLimits {
 const MAX_SOURCES = 10;
 const MAX_TARGETS = 10;
 const MAX_SNAPSHOTS = 10;
+const MAX_SPRITES = 10;
+const MAX_ANIMATIONS = 10;
 const MAX_TAGS = 20;
 const MAX_USER_DATA = 2048;
 const MAX_SECONDS = 12 * 3600 * 10;
@@ -319,19 +361,22 @@ function parseSource(value: unknown, field: string): TaskSource {
 }
 
 const SNAPSHOT_FIELDS = ['Format', 'URI', 'StartTime', 'Interval', 'Number', 'Mode', 'Threshold', 'Width', 'Height', 'ScaleType'];
+const SPRITE_FIELDS = ['Format', 'URI', 'StartTime', 'Interval', 'Number', 'Mode', 'Threshold', 'ScaleType', 'ScaleWidth', 'ScaleHeight', 'TileWidth', 'TileHeight', 'Pad', 'Margin'];
+const ANIMATION_FIELDS = ['Format', 'URI', 'StartTime', 'Interval', 'Number', 'FrameRate', 'Width', 'Height', 'ScaleType'];
 
-function parseSnapshot(value: unknown, field: string, limits: RequestLimits, tags: Record<string, string>): SnapshotSpec {
-  if (!isObject(value)) throw badValue(field, 'an object', value);
-  onlyKeys(value, field, SNAPSHOT_FIELDS);
-  const format = oneOf(value.Format, `${field}.Format`, TASK_FORMATS);
-  if (!format) throw errors.missingParam(`${field}.Format`);
+/** The output URI: oss://…, template variables checked. */
+function outputTemplate(value: Record<string, unknown>, field: string, tags: Record<string, string>): Template {
   const uriText = text(value.URI, `${field}.URI`, { required: true, max: 2048 })!;
   if (!uriText.startsWith('oss://')) throw badValue(`${field}.URI`, 'oss://bucket/key (template variables allowed)', uriText);
-  const uri = parseTemplate(uriText, `${field}.URI`, tags);
-  const mode = oneOf(value.Mode, `${field}.Mode`, SNAPSHOT_MODES) ?? 'interval';
+  return parseTemplate(uriText, `${field}.URI`, tags);
+}
+
+/** StartTime, Interval, Number, Mode and Threshold: which frames a snapshot or sprite spec wants (Mode absent: interval only). */
+function parseSelection(value: Record<string, unknown>, field: string, limits: RequestLimits, withMode: boolean): FrameSelection {
+  const mode = withMode ? (oneOf(value.Mode, `${field}.Mode`, SNAPSHOT_MODES) ?? 'interval') : 'interval';
   const frames = number(value.Number, `${field}.Number`, 0, 1_000_000, { integer: true }) ?? 0;
   const interval = number(value.Interval, `${field}.Interval`, 0, MAX_SECONDS, { minExclusive: true });
-  const threshold = number(value.Threshold, `${field}.Threshold`, 0, 100);
+  const threshold = withMode ? number(value.Threshold, `${field}.Threshold`, 0, 100) : undefined;
   if (threshold !== undefined && mode !== 'dhash') {
     throw errors.invalidArgument(`${field}.Threshold applies to Mode dhash only (Mode is ${mode}).`);
   }
@@ -341,51 +386,166 @@ function parseSnapshot(value: unknown, field: string, limits: RequestLimits, tag
   if (mode === 'dhash' && threshold === undefined && frames === 0) {
     throw errors.invalidArgument(`${field}: Mode dhash needs Threshold (0-100) or Number (>= 1) to choose frames.`);
   }
-  if (frames !== 1 && !uri.variables.has('index')) {
-    throw errors.invalidArgument(
-      `${field}.URI must contain {index}: this snapshot can produce several frames (Number is ${frames === 0 ? '0 = until the end' : frames}), which would overwrite each other.`,
-    );
-  }
   if (frames > limits.maxFramesPerTask) {
     throw errors.immLimitExceeded(`${field}.Number is ${frames}, above the limit of ${limits.maxFramesPerTask} frames per task.`);
   }
   return {
     field,
-    format,
-    uri,
     startTime: number(value.StartTime, `${field}.StartTime`, 0, MAX_SECONDS) ?? 0,
     interval: interval ?? 1,
     number: frames,
     mode,
     threshold,
+  };
+}
+
+function parseSnapshot(value: unknown, field: string, limits: RequestLimits, tags: Record<string, string>): SnapshotSpec {
+  if (!isObject(value)) throw badValue(field, 'an object', value);
+  onlyKeys(value, field, SNAPSHOT_FIELDS);
+  const format = oneOf(value.Format, `${field}.Format`, TASK_FORMATS);
+  if (!format) throw errors.missingParam(`${field}.Format`);
+  const uri = outputTemplate(value, field, tags);
+  const selection = parseSelection(value, field, limits, true);
+  const frames = selection.number;
+  if (frames !== 1 && !uri.variables.has('index')) {
+    throw errors.invalidArgument(
+      `${field}.URI must contain {index}: this snapshot can produce several frames (Number is ${frames === 0 ? '0 = until the end' : frames}), which would overwrite each other.`,
+    );
+  }
+  return {
+    kind: 'snapshot',
+    ...selection,
+    format,
+    uri,
     width: dimension(value.Width, `${field}.Width`, limits.maxOutputDimension),
     height: dimension(value.Height, `${field}.Height`, limits.maxOutputDimension),
     scaleType: oneOf(value.ScaleType, `${field}.ScaleType`, SCALE_TYPES) ?? 'stretch',
   };
 }
 
-function parseTargets(value: unknown, limits: RequestLimits, tags: Record<string, string>): SnapshotSpec[] {
+/** IMM ScaleWidth/ScaleHeight: an integer > 1 is pixels, a decimal in (0, 1] a fraction of the source (1 = its size). */
+function scaleDimension(value: unknown, field: string, maxPixels: number): Dimension | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  const n = toNumber(value);
+  if (n !== undefined && Number.isInteger(n) && n > 1 && n <= maxPixels) return { pixels: n };
+  if (n !== undefined && n > 0 && n <= 1) return { fraction: n };
+  throw badValue(field, `integer between 2 and ${maxPixels} (pixels) or a decimal in (0, 1] (fraction of the source)`, value);
+}
+
+/** Most tiles a row or a column of a sprite sheet holds, and most pixels of Pad or Margin. */
+const MAX_TILES_A_SIDE = 100;
+const MAX_SPACING = 256;
+
+function parseSprite(value: unknown, field: string, limits: RequestLimits, tags: Record<string, string>): SpriteSpec {
+  if (!isObject(value)) throw badValue(field, 'an object', value);
+  onlyKeys(value, field, SPRITE_FIELDS);
+  const format = oneOf(value.Format, `${field}.Format`, SPRITE_FORMATS);
+  if (!format) throw errors.missingParam(`${field}.Format`);
+  const uri = outputTemplate(value, field, tags);
+  const selection = parseSelection(value, field, limits, true);
+  const spec: SpriteSpec = {
+    kind: 'sprite',
+    ...selection,
+    format,
+    uri,
+    width: scaleDimension(value.ScaleWidth, `${field}.ScaleWidth`, limits.maxOutputDimension),
+    height: scaleDimension(value.ScaleHeight, `${field}.ScaleHeight`, limits.maxOutputDimension),
+    scaleType: oneOf(value.ScaleType, `${field}.ScaleType`, SCALE_TYPES) ?? 'stretch',
+    columns: number(value.TileWidth, `${field}.TileWidth`, 1, MAX_TILES_A_SIDE, { integer: true }) ?? 6,
+    rows: number(value.TileHeight, `${field}.TileHeight`, 1, MAX_TILES_A_SIDE, { integer: true }) ?? 6,
+    pad: number(value.Pad, `${field}.Pad`, 0, MAX_SPACING, { integer: true }) ?? 2,
+    margin: number(value.Margin, `${field}.Margin`, 0, MAX_SPACING, { integer: true }) ?? 2,
+  };
+  const perSheet = spec.columns * spec.rows;
+  // Number 0 (until the end) and dhash with a Threshold may fill any number of sheets.
+  const sheets = spec.number === 0 ? Infinity : Math.ceil(spec.number / perSheet);
+  if (sheets > 1 && !uri.variables.has('index')) {
+    throw errors.invalidArgument(
+      `${field}.URI must contain {index}: this sprite can fill several sheets of TileWidth x TileHeight = ${perSheet} tiles (Number is ${spec.number === 0 ? '0 = until the end' : spec.number}), which would overwrite each other.`,
+    );
+  }
+  // Tile sizes given in pixels fix the sheet's size now; fractions wait for the source.
+  const tiles = spec.number === 0 ? perSheet : Math.min(perSheet, spec.number);
+  const tileWidth = spec.width && 'pixels' in spec.width ? spec.width.pixels : 1;
+  const tileHeight = spec.height && 'pixels' in spec.height ? spec.height.pixels : 1;
+  const size = sheetSize({ columns: spec.columns, rows: spec.rows, tileWidth, tileHeight, pad: spec.pad, margin: spec.margin }, tiles);
+  const max = maxSheetSide(format);
+  if (size.width > max || size.height > max) {
+    const side = size.width > max ? `${size.width} px wide` : `${size.height} px high`;
+    throw errors.invalidArgument(
+      `${field}: a sheet of these tiles would be ${side}, above the ${format} limit of ${max} px a side: lower TileWidth/TileHeight, ScaleWidth/ScaleHeight, Pad or Margin.`,
+    );
+  }
+  return spec;
+}
+
+function parseAnimation(value: unknown, field: string, limits: RequestLimits, tags: Record<string, string>): AnimationSpec {
+  if (!isObject(value)) throw badValue(field, 'an object', value);
+  onlyKeys(value, field, ANIMATION_FIELDS);
+  const format = oneOf(value.Format, `${field}.Format`, ANIMATION_FORMATS);
+  if (!format) throw errors.missingParam(`${field}.Format`);
+  const uri = outputTemplate(value, field, tags);
+  number(value.Number, `${field}.Number`, 0, MAX_ANIMATION_FRAMES, { integer: true });
+  return {
+    kind: 'animation',
+    ...parseSelection(value, field, limits, false),
+    format,
+    uri,
+    frameRate: number(value.FrameRate, `${field}.FrameRate`, 0, 60, { minExclusive: true }),
+    width: dimension(value.Width, `${field}.Width`, limits.maxOutputDimension),
+    height: dimension(value.Height, `${field}.Height`, limits.maxOutputDimension),
+    scaleType: oneOf(value.ScaleType, `${field}.ScaleType`, SCALE_TYPES) ?? 'stretch',
+  };
+}
+
+interface ParsedTargets {
+  snapshots: SnapshotSpec[];
+  sprites: SpriteSpec[];
+  animations: AnimationSpec[];
+}
+
+const IMAGE_KINDS = ['Snapshots', 'Sprites', 'Animations'] as const;
+
+function parseTargets(value: unknown, limits: RequestLimits, tags: Record<string, string>): ParsedTargets {
   const targets = arrayOf(value, 'Targets', MAX_TARGETS);
-  const snapshots: SnapshotSpec[] = [];
+  const parsed: ParsedTargets = { snapshots: [], sprites: [], animations: [] };
   targets.forEach((target, t) => {
     const field = `Targets[${t}]`;
     if (!isObject(target)) throw badValue(field, 'an object', target);
     for (const key of Object.keys(target)) {
       if (key === 'Image') continue;
       if (['Container', 'URI', 'Video', 'Audio', 'Subtitle', 'Speed', 'SegmentConfig', 'StripMetadata'].includes(key)) {
-        throw errors.invalidArgument(`${field}.${key}: transcoding targets are not supported; a frame-capture target has only Image.Snapshots.`);
+        throw errors.invalidArgument(`${field}.${key}: transcoding targets are not supported; a frame-capture target has only Image (Snapshots, Sprites, Animations).`);
       }
       throw errors.invalidArgument(`${field} has unknown field "${key}": expected Image.`);
     }
-    if (!isObject(target.Image)) throw errors.missingParam(`${field}.Image`);
-    for (const key of Object.keys(target.Image)) {
-      if (key !== 'Snapshots') throw errors.invalidArgument(`${field}.Image.${key} is not supported: only Snapshots.`);
+    const image = target.Image;
+    if (!isObject(image)) throw errors.missingParam(`${field}.Image`);
+    for (const key of Object.keys(image)) {
+      if (!(IMAGE_KINDS as readonly string[]).includes(key)) throw errors.invalidArgument(`${field}.Image.${key} is not supported: expected ${IMAGE_KINDS.join(', ')}.`);
     }
-    arrayOf(target.Image.Snapshots, `${field}.Image.Snapshots`, MAX_SNAPSHOTS).forEach((snapshot, s) => {
-      snapshots.push(parseSnapshot(snapshot, `${field}.Image.Snapshots[${s}]`, limits, tags));
+    // At least one kind; each one given must be a non-empty array.
+    if (IMAGE_KINDS.every((kind) => image[kind] === undefined || image[kind] === null)) throw errors.missingParam(`${field}.Image.Snapshots`);
+    const each = (kind: (typeof IMAGE_KINDS)[number], max: number, parse: (value: unknown, field: string) => void) => {
+      if (image[kind] === undefined || image[kind] === null) return;
+      for (const [i, spec] of arrayOf(image[kind], `${field}.Image.${kind}`, max).entries()) parse(spec, `${field}.Image.${kind}[${i}]`);
+    };
+    each('Snapshots', MAX_SNAPSHOTS, (spec, f) => {
+      parsed.snapshots.push(parseSnapshot(spec, f, limits, tags));
+    });
+    each('Sprites', MAX_SPRITES, (spec, f) => {
+      parsed.sprites.push(parseSprite(spec, f, limits, tags));
+    });
+    each('Animations', MAX_ANIMATIONS, (spec, f) => {
+      parsed.animations.push(parseAnimation(spec, f, limits, tags));
     });
   });
-  return snapshots;
+  return parsed;
+}
+
+/** Every output spec of a request: snapshots, then sprites, then animations (the order they run in). */
+export function outputSpecs(request: Pick<ConvertTaskRequest, 'snapshots' | 'sprites' | 'animations'>): OutputSpec[] {
+  return [...request.snapshots, ...request.sprites, ...request.animations];
 }
 
 function parseNotification(raw: unknown): string | undefined {
@@ -405,7 +565,7 @@ function parseNotification(raw: unknown): string | undefined {
  * `sourceModified` the {year}… ones.
  */
 export function outputUri(
-  spec: SnapshotSpec,
+  spec: Pick<OutputSpec, 'field' | 'uri' | 'format'>,
   source: Pick<TaskSource, 'bucket' | 'key'>,
   context: { index: number; createdAt: Date; sourceModified: Date; tags: Record<string, string> },
 ): { bucket: string; key: string; uri: string } {
@@ -435,15 +595,17 @@ export function parseConvertTask(params: Params, limits: RequestLimits, createdA
   const sourcesJson = jsonParam(params, 'Sources');
   const sources = arrayOf(sourcesJson, 'Sources', MAX_SOURCES).map((s, i) => parseSource(s, `Sources[${i}]`));
   const targetsJson = jsonParam(params, 'Targets');
-  const snapshots = parseTargets(targetsJson, limits, tags);
+  const { snapshots, sprites, animations } = parseTargets(targetsJson, limits, tags);
+  const specs = outputSpecs({ snapshots, sprites, animations });
   const notification = jsonParam(params, 'Notification');
   const topic = parseNotification(notification);
   const userData = text(params.UserData, 'UserData', { max: MAX_USER_DATA });
 
   // Known frame counts must fit the per-task cap now; open-ended ones (Number 0) are checked once the
   // media is probed, still before anything is written.
-  const known = snapshots.reduce((sum, s) => sum + s.number, 0) * sources.length;
-  if (snapshots.every((s) => s.number > 0) && known > limits.maxFramesPerTask) {
+  // Sprite tiles and animation frames count like snapshots.
+  const known = specs.reduce((sum, s) => sum + s.number, 0) * sources.length;
+  if (specs.every((s) => s.number > 0) && known > limits.maxFramesPerTask) {
     throw errors.immLimitExceeded(`The task asks for ${known} frames, above the limit of ${limits.maxFramesPerTask} frames per task.`);
   }
 
@@ -452,7 +614,7 @@ export function parseConvertTask(params: Params, limits: RequestLimits, createdA
   const owners = new Map<string, string>();
   const sourceUris = new Set(sources.map((s) => `oss://${s.bucket}/${s.key}`));
   for (const source of sources) {
-    for (const spec of snapshots) {
+    for (const spec of specs) {
       const context = { createdAt, sourceModified: createdAt, tags };
       const first = outputUri(spec, source, { ...context, index: 1 });
       const pattern = renderTemplate(spec.uri, {
@@ -473,5 +635,5 @@ export function parseConvertTask(params: Params, limits: RequestLimits, createdA
   if (notification !== undefined) definition.Notification = notification;
   if (userData !== undefined) definition.UserData = userData;
   if (Object.keys(tags).length) definition.Tags = tags;
-  return { projectName: project, sources, snapshots, topic, userData, tags, createdAt, definition };
+  return { projectName: project, sources, snapshots, sprites, animations, topic, userData, tags, createdAt, definition };
 }

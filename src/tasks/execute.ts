@@ -1,18 +1,42 @@
 // Runs one accepted CreateMediaConvertTask as a pipeline, read top to bottom in executeTask():
 //   1. openSources    each source still there, media, within limits; its exact frame list (one worker job)
-//   2. planOutputs    which frames every (source, snapshot spec) pair wants, from that frame list
+//   2. planOutputs    which frames every (source, spec) pair wants, from that frame list — snapshots,
+//                     sprite tiles and animation frames chosen by the same code — and the sheets' layout
 //   3. checkFrameCap  the per-task cap — all before a single output is written
-//   4. extract        the capture workers decode and render (the URL API's renderer), frame by frame
-//   5. writeOutput    each output written atomically through the store, then recorded
+//   4. extract        the capture workers decode and render (the URL API's renderer), frame by frame:
+//                     encoded images for snapshots, RGB for sheets (composed here) and animations
+//   5. writeOutput    each output (image, sheet, animation) written atomically through the store, then recorded
 // Outputs have deterministic names, so a rerun after a crash rewrites the same objects; outputs already
 // recorded are skipped.
 import type { Capture, IndexedSource } from '../core/capture.js';
 import { AppError, errors } from '../errors.js';
-import { CONTENT_TYPES } from '../image/render.js';
+import { planGeometry } from '../image/geometry.js';
+import { CONTENT_TYPES, type RgbPicture } from '../image/render.js';
+import {
+  composeSheet,
+  encodeAnimation,
+  MAX_ANIMATION_FRAMES,
+  MAX_ANIMATION_PIXELS,
+  MAX_SHEET_PIXELS,
+  maxSheetSide,
+  sheetSize,
+  tilesPerSheet,
+  type SheetFormat,
+  type SheetLayout,
+} from '../image/sheets.js';
 import type { Logger } from '../log.js';
 import type { VideoStream } from '../media/probe.js';
 import type { ExtractedFrame, ExtractOutput, ExtractResult, FrameIndex, RenderRequest } from '../media/protocol.js';
-import { outputUri, type ConvertTaskRequest, type Dimension, type SnapshotSpec, type TaskSource } from '../process/imm-request.js';
+import {
+  outputUri,
+  type AnimationSpec,
+  type ConvertTaskRequest,
+  type Dimension,
+  type FrameSelection,
+  type OutputSpec,
+  type SpriteSpec,
+  type TaskSource,
+} from '../process/imm-request.js';
 import type { ObjectStat, ObjectStore } from '../source/store.js';
 import { DhashSelector, HASH_THUMBNAIL, hashOfThumbnail } from './dhash.js';
 import { clipOf, framesAtTimes, keyframeOf, keyframesIn, sampleTimes, videoEndOf } from './frame-plan.js';
@@ -24,6 +48,8 @@ export interface ExecuteDeps {
   outputStore: ObjectStore;
   capture: Capture;
   maxFramesPerTask: number;
+  /** Encoding quality of sprite sheets and WebP animations (snapshots are encoded by the workers). */
+  quality: { jpeg: number; webp: number };
   log: Logger;
   /** Called after each extraction: frames decoded and seeks made by the worker. */
   onReport?: (report: ExtractResult, frames: number) => void;
@@ -47,11 +73,35 @@ interface Opened {
   source: IndexedSource;
 }
 
-/** What one snapshot spec asks of one source; `units` count towards the cap and the progress. */
-type Plan =
-  | { kind: 'cover'; opened: Opened; snapshot: SnapshotSpec; snapshotIndex: number; units: number }
-  | { kind: 'frames'; opened: Opened; snapshot: SnapshotSpec; snapshotIndex: number; frames: number[]; keyframes: boolean; units: number }
-  | { kind: 'dhash'; opened: Opened; snapshot: SnapshotSpec; snapshotIndex: number; samples: number[]; units: number };
+/** The frames a spec wants of a source (frame-plan.ts): a cover's one still, a list, or dhash samples to choose from. */
+type Selection =
+  | { kind: 'cover' }
+  | { kind: 'frames'; frames: number[]; keyframes: boolean }
+  | { kind: 'dhash'; samples: number[] };
+
+/**
+ * What one output spec (snapshot, sprite or animation) asks of one source: its frames, what the workers
+ * make of each (an encoded image, or RGB for sheets and animations), and `units` (frames, tiles, dhash
+ * samples) that count towards the cap and the progress. `specIndex` is the spec's index within its kind.
+ */
+interface Plan {
+  opened: Opened;
+  spec: OutputSpec;
+  specIndex: number;
+  selection: Selection;
+  output: ExtractOutput;
+  /** Sprites: the sheets' layout. */
+  layout?: SheetLayout;
+  units: number;
+}
+
+/** The frames chosen for a plan, as the workers are asked for them; `counted`: each one is a unit of progress. */
+interface Chosen {
+  index: FrameIndex;
+  frames: number[];
+  keyframesOnly: boolean;
+  counted: boolean;
+}
 
 /** What the capture steps share: the deps, the run, and the progress counter. */
 interface Step {
@@ -68,9 +118,10 @@ export async function executeTask(deps: ExecuteDeps, run: TaskRun): Promise<void
   const step: Step = { deps, run, advance: progressCounter(total, run.onProgress) };
   for (const plan of plans) {
     run.signal.throwIfAborted();
-    if (plan.kind === 'cover') await captureCover(step, plan);
-    else if (plan.kind === 'frames') await captureFrames(step, plan);
-    else await captureDhash(step, plan);
+    const chosen = await chooseFrames(step, plan);
+    if (plan.spec.kind === 'snapshot') await writeSnapshots(step, plan, chosen);
+    else if (plan.spec.kind === 'sprite') await writeSprites(step, plan, plan.layout!, chosen);
+    else await writeAnimation(step, plan, plan.spec, chosen);
   }
 }
 
@@ -94,32 +145,64 @@ async function openSources(deps: ExecuteDeps, run: TaskRun): Promise<Opened[]> {
   return opened;
 }
 
-// 2. Plans.
+// 2. Plans: snapshots, then sprites, then animations, of every source in turn.
 
 function planOutputs(request: ConvertTaskRequest, opened: Opened[]): Plan[] {
-  return opened.flatMap((o) => request.snapshots.map((snapshot, snapshotIndex) => planOf(o, snapshot, snapshotIndex)));
+  return opened.flatMap((o) => [
+    ...request.snapshots.map((spec, i) => planOf(o, spec, i)),
+    ...request.sprites.map((spec, i) => planOf(o, spec, i)),
+    ...request.animations.map((spec, i) => planOf(o, spec, i)),
+  ]);
 }
 
-function planOf(opened: Opened, snapshot: SnapshotSpec, snapshotIndex: number): Plan {
+function planOf(opened: Opened, spec: OutputSpec, specIndex: number): Plan {
+  const { selection, units } = selectionOf(opened, spec);
+  const video = opened.source.video;
+  switch (spec.kind) {
+    case 'snapshot':
+      return { opened, spec, specIndex, selection, units, output: { kind: 'image', render: { format: spec.format, orientation: 'auto', ...outputSize(spec, video), scaleType: spec.scaleType } } };
+    case 'sprite': {
+      const { layout, render } = spriteLayout(spec, video);
+      return { opened, spec, specIndex, selection, units, layout, output: { kind: 'pixels', render } };
+    }
+    case 'animation': {
+      const render = { orientation: 'auto', ...outputSize(spec, video), scaleType: spec.scaleType } as const;
+      const frame = planGeometry(video, render).output;
+      if (units > MAX_ANIMATION_FRAMES) {
+        throw errors.invalidArgument(
+          `${spec.field} would have ${units} frames, above the limit of ${MAX_ANIMATION_FRAMES} per animation: set Number, a larger Interval or a shorter Sources[].Duration.`,
+        );
+      }
+      if (units * frame.width * frame.height > MAX_ANIMATION_PIXELS) {
+        throw errors.invalidArgument(
+          `${spec.field} would have ${units} frames of ${frame.width}x${frame.height} px, above the limit of ${MAX_ANIMATION_PIXELS / 1e6} megapixels per animation: set a smaller Width/Height or fewer frames.`,
+        );
+      }
+      return { opened, spec, specIndex, selection, units, output: { kind: 'pixels', render } };
+    }
+  }
+}
+
+/** The frames of a spec, the same for snapshots, sprite tiles and animation frames. */
+function selectionOf(opened: Opened, spec: FrameSelection): { selection: Selection; units: number } {
   const { video, index } = opened.source;
-  const base = { opened, snapshot, snapshotIndex };
   // An audio file's cover picture: one still, whatever the spec's times.
-  if (!index) return { kind: 'cover', ...base, units: 1 };
+  if (!index) return { selection: { kind: 'cover' }, units: 1 };
   const clip = clipOf(opened.spec, videoEndOf(index, video.startTime, video.frameDuration));
-  if (snapshot.mode === 'keyframe') {
-    const frames = keyframesIn(index, video.startTime, snapshot, clip);
-    return { kind: 'frames', ...base, frames, keyframes: true, units: frames.length };
+  if (spec.mode === 'keyframe') {
+    const frames = keyframesIn(index, video.startTime, spec, clip);
+    return { selection: { kind: 'frames', frames, keyframes: true }, units: frames.length };
   }
-  if (snapshot.mode === 'dhash') {
+  if (spec.mode === 'dhash') {
     // The same frame sampled twice adds nothing to a change detector.
-    const samples = [...new Set(framesAtTimes(index, video.startTime, sampleTimes(snapshot, clip)))];
-    return { kind: 'dhash', ...base, samples, units: samples.length };
+    const samples = [...new Set(framesAtTimes(index, video.startTime, sampleTimes(spec, clip)))];
+    return { selection: { kind: 'dhash', samples }, units: samples.length };
   }
-  const frames = framesAtTimes(index, video.startTime, sampleTimes(snapshot, clip));
-  return { kind: 'frames', ...base, frames, keyframes: false, units: frames.length };
+  const frames = framesAtTimes(index, video.startTime, sampleTimes(spec, clip));
+  return { selection: { kind: 'frames', frames, keyframes: false }, units: frames.length };
 }
 
-// 3. The cap on frames per task (dhash: samples), over every source and spec. Answers the total.
+// 3. The cap on frames per task (dhash: samples; sprites: tiles), over every source and spec. Answers the total.
 
 function checkFrameCap(plans: Plan[], maxFramesPerTask: number): number {
   const total = plans.reduce((sum, p) => sum + p.units, 0);
@@ -140,50 +223,122 @@ function progressCounter(total: number, onProgress: (percent: number) => void): 
   };
 }
 
-// 4. Extraction, one function per kind of plan.
-
-/** An audio file's cover picture: output 1. */
-async function captureCover(step: Step, plan: Plan) {
-  const cover = { pts: [plan.opened.source.video.startTime], key: [true] };
-  await extract(step, plan, cover, [0], false, renderOutput(plan), (_, frame) => writeOutput(step, plan, 1, frame));
-  step.advance(1);
-}
-
-/** Output k (1-based) shows frame plan.frames[k-1]; one frame may serve several outputs. */
-async function captureFrames(step: Step, plan: Extract<Plan, { kind: 'frames' }>) {
-  const outputsOf = new Map<number, number[]>();
-  for (const [k, frame] of plan.frames.entries()) {
-    if (step.run.done.has(targetOf(step, plan, k + 1).uri)) step.advance(1);
-    else outputsOf.set(frame, [...(outputsOf.get(frame) ?? []), k + 1]);
-  }
-  const wanted = [...outputsOf.keys()].sort((a, b) => a - b);
-  await extract(step, plan, plan.opened.source.index!, wanted, plan.keyframes, renderOutput(plan), async (position, frame) => {
-    for (const k of outputsOf.get(wanted[position]!) ?? []) {
-      await writeOutput(step, plan, k, frame);
-      step.advance(1);
-    }
-  });
-}
+// 4. Extraction: the frames chosen (dhash: selected from hashes first), then what each kind of spec makes of them.
 
 /**
- * dhash: 1. hash every sample from a 9×8 grey thumbnail the engine makes: no full frame is rendered
- * while the selection is open; 2. select in time order, then render just the chosen frames.
+ * The frames to extract for a plan. dhash: 1. hash every sample from a 9×8 grey thumbnail the engine
+ * makes: no full frame is rendered while the selection is open; 2. select in time order.
  */
-async function captureDhash(step: Step, plan: Extract<Plan, { kind: 'dhash' }>) {
+async function chooseFrames(step: Step, plan: Plan): Promise<Chosen> {
+  const { selection } = plan;
+  if (selection.kind === 'cover') {
+    return { index: { pts: [plan.opened.source.video.startTime], key: [true] }, frames: [0], keyframesOnly: false, counted: true };
+  }
   const index = plan.opened.source.index!;
-  const hashes: bigint[] = new Array(plan.samples.length);
-  await extract(step, plan, index, plan.samples, false, HASH_THUMBNAIL, async (position, frame) => {
+  if (selection.kind === 'frames') return { index, frames: selection.frames, keyframesOnly: selection.keyframes, counted: true };
+  const hashes: bigint[] = new Array(selection.samples.length);
+  await extract(step, plan, index, selection.samples, false, HASH_THUMBNAIL, async (position, frame) => {
     hashes[position] = hashOfThumbnail(Buffer.from(frame.data));
     step.advance(1);
   });
-  const selector = new DhashSelector(plan.snapshot.threshold, plan.snapshot.number);
+  const selector = new DhashSelector(plan.spec.threshold, plan.spec.number);
   // forEach, not for…of: positions never hashed (holes) are skipped.
   hashes.forEach((hash, position) => {
     selector.add(position, hash);
   });
-  const chosen = selector.finish().map((position) => plan.samples[position]!);
-  await extract(step, plan, index, chosen, false, renderOutput(plan), (position, frame) => writeOutput(step, plan, position + 1, frame));
+  return { index, frames: selector.finish().map((position) => selection.samples[position]!), keyframesOnly: false, counted: false };
 }
+
+/**
+ * Extracts the chosen frames and hands output k (0-based position in chosen.frames) its frame, in order;
+ * one frame may serve several outputs. Outputs `skip` says are done already are not extracted.
+ */
+async function extractOutputs(
+  step: Step,
+  plan: Plan,
+  chosen: Chosen,
+  skip: (k: number) => boolean,
+  onOutput: (k: number, frame: ExtractedFrame) => Promise<void>,
+) {
+  const outputsOf = new Map<number, number[]>();
+  for (const [k, frame] of chosen.frames.entries()) {
+    if (skip(k)) {
+      if (chosen.counted) step.advance(1);
+    } else {
+      outputsOf.set(frame, [...(outputsOf.get(frame) ?? []), k]);
+    }
+  }
+  const wanted = [...outputsOf.keys()].sort((a, b) => a - b);
+  if (!wanted.length) return;
+  await extract(step, plan, chosen.index, wanted, chosen.keyframesOnly, plan.output, async (position, frame) => {
+    for (const k of outputsOf.get(wanted[position]!) ?? []) {
+      await onOutput(k, frame);
+      if (chosen.counted) step.advance(1);
+    }
+  });
+}
+
+/** Snapshots: output k+1 is frame k, encoded by the worker. */
+async function writeSnapshots(step: Step, plan: Plan, chosen: Chosen) {
+  await extractOutputs(
+    step,
+    plan,
+    chosen,
+    (k) => step.run.done.has(targetOf(step, plan, k + 1).uri),
+    async (k, frame) => {
+      await writeOutput(step, plan, k + 1, bytesOf(frame), { TimeMs: timeMs(plan, frame.pts), Width: frame.width, Height: frame.height });
+    },
+  );
+}
+
+/** Sprites: tile k goes to sheet ⌊k / tiles per sheet⌋ + 1 (kept by its place), written once all its tiles are in. */
+async function writeSprites(step: Step, plan: Plan, layout: SheetLayout, chosen: Chosen) {
+  const perSheet = tilesPerSheet(layout);
+  const count = chosen.frames.length;
+  const sheetOf = (k: number) => Math.floor(k / perSheet) + 1;
+  const open = new Map<number, { tiles: RgbPicture[]; times: number[]; received: number }>();
+  await extractOutputs(
+    step,
+    plan,
+    chosen,
+    (k) => step.run.done.has(targetOf(step, plan, sheetOf(k)).uri),
+    async (k, frame) => {
+      const sheet = sheetOf(k);
+      const expected = Math.min(perSheet, count - (sheet - 1) * perSheet);
+      const entry = open.get(sheet) ?? { tiles: new Array(expected), times: new Array(expected), received: 0 };
+      open.set(sheet, entry);
+      entry.tiles[k % perSheet] = { data: bytesOf(frame), width: frame.width, height: frame.height };
+      entry.times[k % perSheet] = timeMs(plan, frame.pts);
+      if (++entry.received < expected) return;
+      open.delete(sheet);
+      const body = await composeSheet(entry.tiles, layout, plan.spec.format as SheetFormat, step.deps.quality);
+      await writeOutput(step, plan, sheet, body, { TimeMs: entry.times[0]!, ...sizeRecord(sheetSize(layout, expected)), FramesMs: entry.times });
+    },
+  );
+}
+
+/** Animations: every frame (kept by its place), then one file at FrameRate (default 1 / Interval: real time). */
+async function writeAnimation(step: Step, plan: Plan, spec: AnimationSpec, chosen: Chosen) {
+  const done = step.run.done.has(targetOf(step, plan, 1).uri);
+  const frames: RgbPicture[] = new Array(chosen.frames.length);
+  const times: number[] = new Array(chosen.frames.length);
+  await extractOutputs(
+    step,
+    plan,
+    chosen,
+    () => done,
+    async (k, frame) => {
+      frames[k] = { data: bytesOf(frame), width: frame.width, height: frame.height };
+      times[k] = timeMs(plan, frame.pts);
+    },
+  );
+  if (done || !frames.length) return;
+  const body = await encodeAnimation(frames, animationFps(spec), spec.format, step.deps.quality);
+  await writeOutput(step, plan, 1, body, { TimeMs: times[0]!, Width: frames[0]!.width, Height: frames[0]!.height, FramesMs: times });
+}
+
+/** An animation's output frame rate: FrameRate, else one frame per Interval (real time). */
+export const animationFps = (spec: Pick<AnimationSpec, 'frameRate' | 'interval'>) => spec.frameRate ?? 1 / spec.interval;
 
 /** Has the workers decode `frames` (indices into `index`) and hands each to `onFrame`, in order. */
 async function extract(
@@ -196,14 +351,20 @@ async function extract(
   onFrame: (position: number, frame: ExtractedFrame) => Promise<void>,
 ) {
   const { deps, run } = step;
+  // The pool hands frames over as they arrive, without waiting for the last one to be handled: they are
+  // handled one after the other, so outputs are written and recorded in order (the worker still runs ahead).
+  let handled: Promise<void> = Promise.resolve();
   const report = await deps.capture.extract(
     plan.opened.source,
     { frames: frames.map((i) => index.pts[i]!), keyframes: frames.map((i) => index.pts[keyframeOf(index, i)]!), keyframesOnly, output },
-    (frame) => onFrame(frame.position, frame),
+    (frame) => {
+      handled = handled.then(() => onFrame(frame.position, frame));
+      return handled;
+    },
     run.signal,
   );
   deps.onReport?.(report, frames.length);
-  deps.log.debug('task frames extracted', { taskId: run.taskId, snapshot: plan.snapshot.field, source: plan.opened.spec.field, frames: frames.length, decoded: report.decoded, seeks: report.seeks });
+  deps.log.debug('task frames extracted', { taskId: run.taskId, spec: plan.spec.field, source: plan.opened.spec.field, frames: frames.length, decoded: report.decoded, seeks: report.seeks });
 }
 
 function pixels(dimension: Dimension | undefined, size: number): number {
@@ -212,43 +373,92 @@ function pixels(dimension: Dimension | undefined, size: number): number {
 }
 
 /** Requested output size in pixels (0 = derive), fractions taken of the upright display size. */
-export function outputSize(snapshot: SnapshotSpec, video: VideoStream): { width: number; height: number } {
+export function outputSize(spec: Pick<OutputSpec, 'width' | 'height'>, video: VideoStream): { width: number; height: number } {
   let width = Math.max(1, Math.round(video.width * video.sampleAspect));
   let height = video.height;
   if (video.rotation % 180) [width, height] = [height, width];
-  return { width: pixels(snapshot.width, width), height: pixels(snapshot.height, height) };
+  return { width: pixels(spec.width, width), height: pixels(spec.height, height) };
 }
 
-/** The image a plan's outputs are rendered to; IMM outputs are upright, as a player shows them. */
-function renderOutput(plan: Plan): ExtractOutput {
-  const render: RenderRequest = { format: plan.snapshot.format, orientation: 'auto', ...outputSize(plan.snapshot, plan.opened.source.video), scaleType: plan.snapshot.scaleType };
-  return { kind: 'image', render };
+/** Most pixels of a sheet, and the layout's own: IMM's 16384 px a side, and MAX_SHEET_PIXELS. */
+function sheetFits(layout: SheetLayout, tiles: number, format: SheetFormat): boolean {
+  const size = sheetSize(layout, tiles);
+  const max = maxSheetSide(format);
+  return size.width <= max && size.height <= max && size.width * size.height <= MAX_SHEET_PIXELS;
+}
+
+/**
+ * A sprite's layout and tile rendering. Tiles are the size ScaleWidth/ScaleHeight ask (IMM's default, 1,
+ * is the source's size). Without either, tiles too large for a sheet are shrunk evenly until it fits;
+ * an explicit size that cannot fit fails the task, before anything is written.
+ */
+export function spriteLayout(spec: SpriteSpec, video: VideoStream): { layout: SheetLayout; render: Omit<RenderRequest, 'format'> } {
+  const tiles = spec.number > 0 ? Math.min(spec.number, spec.columns * spec.rows) : spec.columns * spec.rows;
+  const layoutOf = (render: Omit<RenderRequest, 'format'>): SheetLayout => {
+    const tile = planGeometry(video, render).output;
+    return { columns: spec.columns, rows: spec.rows, tileWidth: tile.width, tileHeight: tile.height, pad: spec.pad, margin: spec.margin };
+  };
+  let render: Omit<RenderRequest, 'format'> = { orientation: 'auto', ...outputSize(spec, video), scaleType: spec.scaleType };
+  let layout = layoutOf(render);
+  const format = spec.format;
+  if (!sheetFits(layout, tiles, format) && !spec.width && !spec.height) {
+    const full = { width: layout.tileWidth, height: layout.tileHeight };
+    const rows = Math.min(spec.rows, Math.ceil(tiles / spec.columns));
+    const max = maxSheetSide(format);
+    const room = (count: number) => (max - 2 * spec.margin - (count - 1) * spec.pad) / count;
+    let scale = Math.min(1, room(spec.columns) / full.width, room(rows) / full.height);
+    for (let tries = 0; tries < 200 && scale > 0; tries++, scale *= 0.99) {
+      render = { orientation: 'auto', width: Math.max(1, Math.floor(full.width * scale)), height: Math.max(1, Math.floor(full.height * scale)), scaleType: 'stretch' };
+      layout = layoutOf(render);
+      if (sheetFits(layout, tiles, format)) break;
+    }
+  }
+  if (!sheetFits(layout, tiles, format)) {
+    const size = sheetSize(layout, tiles);
+    throw errors.invalidArgument(
+      `${spec.field}: a sheet of ${spec.columns}x${spec.rows} tiles of ${layout.tileWidth}x${layout.tileHeight} px would be ${size.width}x${size.height} px, above the limit of ${maxSheetSide(format)} px a side and ${MAX_SHEET_PIXELS / 1e6} megapixels: lower ScaleWidth/ScaleHeight, TileWidth/TileHeight, Pad or Margin.`,
+    );
+  }
+  return { layout, render };
 }
 
 // 5. Outputs.
 
+const bytesOf = (frame: ExtractedFrame) => Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength);
+const timeMs = (plan: Plan, pts: number) => Math.max(0, Math.round((pts - plan.opened.source.video.startTime) * 1000));
+const sizeRecord = (size: { width: number; height: number }) => ({ Width: size.width, Height: size.height });
+
 /** Output `outputIndex` (1-based) of a plan: its object, from the spec's URI template. */
 function targetOf(step: Step, plan: Plan, outputIndex: number) {
   const { request } = step.run;
-  return outputUri(plan.snapshot, plan.opened.spec, { index: outputIndex, createdAt: request.createdAt, sourceModified: plan.opened.source.stat.lastModified, tags: request.tags });
+  return outputUri(plan.spec, plan.opened.spec, { index: outputIndex, createdAt: request.createdAt, sourceModified: plan.opened.source.stat.lastModified, tags: request.tags });
+}
+
+/** Which spec an output record names, by kind. */
+function specRecord(plan: Plan): Pick<OutputRecord, 'SnapshotIndex' | 'SpriteIndex' | 'AnimationIndex'> {
+  if (plan.spec.kind === 'snapshot') return { SnapshotIndex: plan.specIndex };
+  if (plan.spec.kind === 'sprite') return { SpriteIndex: plan.specIndex };
+  return { AnimationIndex: plan.specIndex };
 }
 
 /** Writes one output (unless an earlier run recorded it) and records it. */
-async function writeOutput(step: Step, plan: Plan, outputIndex: number, frame: ExtractedFrame) {
+async function writeOutput(step: Step, plan: Plan, outputIndex: number, body: Buffer, fields: Pick<OutputRecord, 'TimeMs' | 'Width' | 'Height' | 'FramesMs'>) {
   const { deps, run } = step;
   const target = targetOf(step, plan, outputIndex);
   if (run.done.has(target.uri)) return;
-  const body = Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength);
   // The store writes beside the target and renames: the object appears whole or not at all.
-  await deps.outputStore.write(target.bucket, target.key, body, CONTENT_TYPES[plan.snapshot.format]);
+  await deps.outputStore.write(target.bucket, target.key, body, OUTPUT_TYPES[plan.spec.format]);
   await run.onOutput({
     URI: target.uri,
     Index: outputIndex,
     SourceIndex: plan.opened.sourceIndex,
-    SnapshotIndex: plan.snapshotIndex,
-    TimeMs: Math.max(0, Math.round((frame.pts - plan.opened.source.video.startTime) * 1000)),
-    Width: frame.width,
-    Height: frame.height,
+    ...specRecord(plan),
+    TimeMs: fields.TimeMs,
+    Width: fields.Width,
+    Height: fields.Height,
     Size: body.length,
+    ...(fields.FramesMs && { FramesMs: fields.FramesMs }),
   });
 }
+
+const OUTPUT_TYPES: Record<OutputSpec['format'], string> = { ...CONTENT_TYPES, gif: 'image/gif' };

@@ -1,8 +1,9 @@
-// Which frames a snapshot spec asks for, as pure arithmetic over the source's frame list: sample times
-// for interval/average/dhash, the key frames for keyframe mode, clipped to the source's range.
+// Which frames a spec asks for, as pure arithmetic over the source's frame list: sample times for
+// interval/average/dhash, the key frames for keyframe mode, clipped to the source's range. Snapshots,
+// sprite tiles and animation frames are all chosen here (a FrameSelection).
 import { errors } from '../errors.js';
 import type { FrameIndex } from '../media/protocol.js';
-import type { SnapshotSpec, TaskSource } from '../process/imm-request.js';
+import type { FrameSelection, TaskSource } from '../process/imm-request.js';
 
 // The index's timestamps are exact (from the file); this absorbs float arithmetic on sample times only.
 const EPSILON = 2e-6;
@@ -33,6 +34,9 @@ export interface Clip {
   end: number;
 }
 
+/** What sampling reads of a frame selection (the on-the-fly previews build one from their URL). */
+export type SamplingSpec = Pick<FrameSelection, 'field' | 'startTime' | 'interval' | 'number' | 'mode'>;
+
 // Sample times are compared with this slack so that 3 × 0.1 s is not "after" 0.3 s.
 const SLACK = 1e-6;
 
@@ -46,7 +50,7 @@ export function clipOf(source: TaskSource, videoEnd: number): Clip {
 }
 
 /** Where a spec starts in the clip (media seconds), or a 400 when that is at or past its end — any mode. */
-function specStart(spec: SnapshotSpec, clip: Clip): number {
+function specStart(spec: SamplingSpec, clip: Clip): number {
   const start = clip.start + spec.startTime;
   if (start >= clip.end - SLACK) {
     throw errors.invalidArgument(
@@ -57,7 +61,7 @@ function specStart(spec: SnapshotSpec, clip: Clip): number {
 }
 
 /** Capture times (media seconds) of an interval, average or dhash spec. */
-export function sampleTimes(spec: SnapshotSpec, clip: Clip): number[] {
+export function sampleTimes(spec: SamplingSpec, clip: Clip): number[] {
   const start = specStart(spec, clip);
   if (spec.mode === 'average') {
     const step = (clip.end - start) / spec.number;
@@ -76,7 +80,7 @@ export function sampleTimes(spec: SnapshotSpec, clip: Clip): number[] {
 }
 
 /** Frame indices of the key frames in the clip from the spec's StartTime, at most Number (0 = all). */
-export function keyframesIn(index: FrameIndex, streamStart: number, spec: SnapshotSpec, clip: Clip): number[] {
+export function keyframesIn(index: FrameIndex, streamStart: number, spec: SamplingSpec, clip: Clip): number[] {
   const from = streamStart + specStart(spec, clip) - SLACK;
   const to = streamStart + clip.end - SLACK;
   const found: number[] = [];

@@ -26,13 +26,17 @@ export interface ProjectRecord {
 
 export interface OutputRecord {
   URI: string;
-  /** The {index} of this output within its snapshot spec and source. */
+  /** The {index} of this output within its spec and source (sprites: the sheet, from 1). */
   Index: number;
-  /** Which source and which snapshot spec (flattened over Targets) produced it. */
+  /** Which source produced it, and which spec (flattened over Targets): one of the three. */
   SourceIndex: number;
-  SnapshotIndex: number;
-  /** Presentation time of the frame, ms from the stream's first frame. */
+  SnapshotIndex?: number;
+  SpriteIndex?: number;
+  AnimationIndex?: number;
+  /** Presentation time of the frame (sheets, animations: the first one), ms from the stream's first frame. */
   TimeMs: number;
+  /** Sheets and animations: the time of every tile or frame, in order, ms. */
+  FramesMs?: number[];
   Width: number;
   Height: number;
   Size: number;

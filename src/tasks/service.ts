@@ -9,6 +9,7 @@ import type { Metrics } from '../core/metrics.js';
 import { AbortedError, AppError, errors, toAppError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
+  outputSpecs,
   outputUri,
   type ConvertTaskRequest,
   type CreateProjectRequest,
@@ -41,6 +42,8 @@ export interface TaskServiceDeps {
   metrics: Metrics;
   log: Logger;
   limits: RequestLimits;
+  /** Encoding quality of sprite sheets and WebP animations; default the server's defaults (85, 80). */
+  quality?: { jpeg: number; webp: number };
   webhooks: Omit<NotifierOptions, 'log'>;
 }
 
@@ -95,7 +98,7 @@ async function validateResources(store: ObjectStore, outputStore: ObjectStore, r
   const { createdAt } = request;
   const checked = new Set<string>();
   for (const source of request.sources) {
-    for (const spec of request.snapshots) {
+    for (const spec of outputSpecs(request)) {
       const { bucket } = outputUri(spec, source, { index: 1, createdAt, sourceModified: createdAt, tags: request.tags });
       if (checked.has(bucket)) continue;
       checked.add(bucket);
@@ -139,6 +142,7 @@ export async function createTaskService(deps: TaskServiceDeps, backend: TaskBack
           outputStore,
           capture: deps.capture,
           maxFramesPerTask: deps.limits.maxFramesPerTask,
+          quality: deps.quality ?? { jpeg: 85, webp: 80 },
           log,
           onReport(report, frames) {
             extracted.inc({ counted: 'wanted' }, frames);
@@ -252,7 +256,7 @@ export async function createTaskService(deps: TaskServiceDeps, backend: TaskBack
       const task = newTaskRecord(request);
       // Durable before the TaskId leaves the server: an accepted task survives any crash after this.
       await backend.addTask(task);
-      log.info('task accepted', { taskId: task.TaskId, project: task.ProjectName, sources: request.sources.length, snapshots: request.snapshots.length });
+      log.info('task accepted', { taskId: task.TaskId, project: task.ProjectName, sources: request.sources.length, snapshots: request.snapshots.length, sprites: request.sprites.length, animations: request.animations.length });
       return task;
     },
     async getTask(projectName, taskId) {

@@ -11,11 +11,11 @@ import type { Json } from '../support/json.js';
 afterEach(stopAll);
 
 describe('no line lost at exit', () => {
-  const CHILD = resolve(import.meta.dirname, '../support/log-child.ts');
+  const CHILD = resolve(import.meta.dirname, '../support/log-child.mjs');
 
   /** Runs the child; the reader stalls for `stallMs` first so the pipe fills and writes back up. */
   function runChild(args: string[], options: { stallMs?: number; signalAfterReady?: boolean } = {}) {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: resolve(import.meta.dirname, '../..') });
+    const child = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd: resolve(import.meta.dirname, '../..') });
     let out = '';
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));

@@ -27,13 +27,13 @@ beforeAll(async () => {
 });
 afterAll(() => server?.close());
 
-const submit = (who: string, source: string, output: string) =>
+const submit = (who: string, source: string, output: string, image: Record<string, unknown> = { Snapshots: [{ Format: 'jpg', Number: 1, URI: output }] }) =>
   clients[who]!.request<Json>(
     'CreateMediaConvertTask',
     {
       ProjectName: 'p',
       Sources: JSON.stringify([{ URI: source }]),
-      Targets: JSON.stringify([{ Image: { Snapshots: [{ Format: 'jpg', Number: 1, URI: output }] } }]),
+      Targets: JSON.stringify([{ Image: image }]),
     },
     POST,
   ).catch((e: Json) => e);
@@ -42,6 +42,15 @@ describe('task bucket authorization', () => {
   it('a restricted key cannot read a private bucket', async () => {
     const err = await submit('limited', 'oss://secret/v.mp4', 'oss://outbox/a.jpg');
     expect(err).toMatchObject({ code: 'AccessDenied', data: { Message: 'Sources[0].URI: the AccessKeyId may not read bucket "secret".' } });
+  });
+
+  it('sprite sheets and animations are outputs too: a restricted key cannot write them outside its buckets', async () => {
+    const sprite = await submit('limited', 'oss://inbox/v.mp4', '', { Sprites: [{ Format: 'jpg', Number: 4, URI: 'oss://secret/sheet.jpg' }] });
+    expect(sprite).toMatchObject({ code: 'AccessDenied' });
+    expect(sprite.data.Message).toMatch(/Sprites\[0\]\.URI: the AccessKeyId may not write bucket "secret"/);
+    const animation = await submit('limited', 'oss://inbox/v.mp4', '', { Animations: [{ Format: 'gif', Number: 4, URI: 'oss://secret/a.gif' }] });
+    expect(animation).toMatchObject({ code: 'AccessDenied' });
+    expect(animation.data.Message).toMatch(/Animations\[0\]\.URI: the AccessKeyId may not write bucket "secret"/);
   });
 
   it('a restricted key cannot write outside its buckets, even from a source it may read', async () => {

@@ -479,6 +479,54 @@ export async function vfrFixture(): Promise<string> {
   });
 }
 
+/** Frames of openBlackFixture() that are black before the frame code starts (2 s at 25 fps). */
+export const OPEN_BLACK_FRAMES = 50;
+
+/**
+ * 10 s, 25 fps, 320x240 h264 mp4 (gop 25) that opens black: frames 0–49 are black (Y = 16), frames
+ * 50–249 show the frame code of their own index (so the first picture after the black is frame 50).
+ */
+export async function openBlackFixture(): Promise<string> {
+  const lum = `if(lt(N,${OPEN_BLACK_FRAMES}),16,if(lt(Y,1),if(bitand(N,pow(2,X)),235,16),128))`;
+  return cached(`open-black-2s-h264-${RECIPE}.mp4`, async (tmp) => {
+    await synthesize({
+      output: tmp,
+      format: 'mp4',
+      video: {
+        graph: `color=c=gray:s=16x2:r=25,format=yuv444p,geq=lum='${lum}':cb=128:cr=128,scale=320:240:flags=neighbor,setsar=1`,
+        frames: 250,
+        encoder: 'libx264',
+        pixelFormat: 'yuv420p',
+        options: { preset: 'veryfast', crf: 18, 'x264-params': 'keyint=25:min-keyint=25:scenecut=0:bframes=0' },
+      },
+    });
+  });
+}
+
+/** Frames of blurredStretchFixture() under a Gaussian blur: [first, last]. */
+export const BLURRED_FRAMES = [75, 114] as const;
+
+/**
+ * The 10 s frame-code h264 mp4 (25 fps, 320x240, gop 25, 2 B-frames) with frames 75–114 (3.0–4.6 s)
+ * under a strong Gaussian blur (sigma 12: stripes 20 px wide melt into each other).
+ */
+export async function blurredStretchFixture(): Promise<string> {
+  const [first, last] = BLURRED_FRAMES;
+  return cached(`blurred-${first}-${last}-h264-${RECIPE}.mp4`, async (tmp) => {
+    await synthesize({
+      output: tmp,
+      format: 'mp4',
+      video: {
+        graph: `${frameCodeGraph()},gblur=sigma=12:enable='between(n,${first},${last})'`,
+        frames: 250,
+        encoder: 'libx264',
+        pixelFormat: 'yuv420p',
+        options: { preset: 'veryfast', crf: 18, 'x264-params': 'keyint=25:min-keyint=25:scenecut=0:bframes=2:b-adapt=0' },
+      },
+    });
+  });
+}
+
 /**
  * Anamorphic: 160x240 stored pixels with a 2:1 sample aspect ratio, so it is shown 320x240; h264 in mkv,
  * 25 fps, 100 frames, a keyframe every 25, the frame code in every frame (stripes 10 px wide as stored).

@@ -1,4 +1,4 @@
-// The state-directory lock under contention, with real processes (node --import tsx): N processes opening
+// The state-directory lock under contention, with real processes (plain JS on dist/): N processes opening
 // the same journal at the same instant — exactly one wins, the others are told who holds it; a lock whose
 // owner is dead (exited, SIGKILLed, or a recycled pid) is taken over, by exactly one of N racing
 // processes; a takeover marker left by a contender that died does not block anyone.
@@ -12,7 +12,7 @@ import { Journal } from '../../src/tasks/journal.js';
 import { acquireLock, newOwner, ownerAlive, processStartTime, readOwner } from '../../src/tasks/state-lock.js';
 import type { Json } from '../support/json.js';
 
-const CHILD = resolve(import.meta.dirname, '../support/lock-child.ts');
+const CHILD = resolve(import.meta.dirname, '../support/lock-child.mjs');
 const CONTENDERS = 4;
 const children: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -43,7 +43,7 @@ interface Outcome {
 /** Starts `n` processes, waits until each has loaded, then lets them open the journal in `dir` at one instant. */
 async function race(dir: string, n: number): Promise<Outcome[]> {
   const runs = Array.from({ length: n }, () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dir], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CHILD, dir], { stdio: ['pipe', 'pipe', 'pipe'] });
     children.push(child);
     let out = '';
     let err = '';

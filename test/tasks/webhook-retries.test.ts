@@ -124,9 +124,10 @@ describe('webhook retries', () => {
       expect(result.attempts).toBe(4);
       result.gaps.forEach((gap, i) => {
         const ceiling = BACKOFF * 2 ** i;
-        // Timers fire no earlier than asked (less a millisecond of clock granularity); allow for a loaded machine above.
+        // Timers fire no earlier than asked (less a millisecond of clock granularity); above, a loaded
+        // machine may add any delay, so the bound only catches a backoff that grew too fast.
         expect(gap, `run ${run}, retry ${i + 1}`).toBeGreaterThanOrEqual(ceiling / 2 - 2);
-        expect(gap, `run ${run}, retry ${i + 1}`).toBeLessThan(ceiling + 150);
+        expect(gap, `run ${run}, retry ${i + 1}`).toBeLessThan(ceiling * 2 + 1500);
       });
       firstGaps.push(result.gaps[0]!);
     }

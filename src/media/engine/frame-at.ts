@@ -25,6 +25,12 @@ export interface Located {
   keyframe: boolean;
   /** Frames decoded to find it. */
   decoded: number;
+  /**
+   * Asked for (`keepNext`, exact mode): the frame the decoder gave after it, which ended the search; the
+   * caller frees it. The demuxer and decoder are left where that frame came from, so decoding can go on
+   * (src/media/engine/best-frame.ts). Undefined at the end of the stream.
+   */
+  next?: { frame: Frame; pts: bigint };
 }
 
 const LOOKBACK_SECONDS = [0, 2, 10, 30] as const;
@@ -32,7 +38,7 @@ const LOOKBACK_SECONDS = [0, 2, 10, 30] as const;
 /** The packet's presentation time, or its decoding time when the container gives none (AVI). */
 export const packetTime = (packet: Packet): bigint => (packet.pts !== AV_NOPTS_VALUE ? packet.pts : packet.dts);
 
-const isKeyFrame = (frame: Frame) => (frame.flags & AV_FRAME_FLAG_KEY) !== 0 || frame.keyFrame === 1;
+export const isKeyFrame = (frame: Frame) => (frame.flags & AV_FRAME_FLAG_KEY) !== 0 || frame.keyFrame === 1;
 
 /**
  * Target pts (stream time base) of `timeMs` after the stream's first frame: the tick at or before it
@@ -43,7 +49,7 @@ export function targetPts(source: OpenSource, timeMs: number): bigint {
   return source.startPts + BigInt(Math.floor((timeMs * den) / (num * 1000) + 1e-6));
 }
 
-export function frameAt(source: OpenSource, timeMs: number, mode: SeekMode): Located {
+export function frameAt(source: OpenSource, timeMs: number, mode: SeekMode, keepNext = false): Located {
   if (source.video.isCoverArt) return coverPicture(source);
   const target = targetPts(source, timeMs);
   let skipNonReference = mode === 'exact';
@@ -51,7 +57,7 @@ export function frameAt(source: OpenSource, timeMs: number, mode: SeekMode): Loc
     const lookback = LOOKBACK_SECONDS[attempt];
     if (lookback === undefined) source.rewind();
     else source.seek(target - source.ticks(lookback));
-    const outcome = decodeForward(source, target, mode, skipNonReference, lookback === undefined);
+    const outcome = decodeForward(source, target, mode, skipNonReference, lookback === undefined, keepNext);
     if (outcome === 'landed-late') continue;
     if (outcome === 'skipped-too-much') {
       skipNonReference = false;
@@ -78,14 +84,14 @@ function coverPicture(source: OpenSource): Located {
 }
 
 /** Sends a packet, draining nothing: the callers receive after each send. */
-function send(source: OpenSource, packet: Packet | null): void {
+export function send(source: OpenSource, packet: Packet | null): void {
   const ret = source.decoder.sendPacketSync(packet);
   // EAGAIN cannot happen here (frames are received after every send); anything else is a damaged
   // packet, which the decoder skips — as players do — rather than failing the whole capture.
   if (ret < 0 && ret !== AVERROR_EAGAIN && packet === null) throw errors.notMedia(`The video could not be decoded: ${describeError(ret)}.`);
 }
 
-function decodeForward(source: OpenSource, target: bigint, mode: SeekMode, skipNonReference: boolean, fromStart: boolean): Located | 'landed-late' | 'skipped-too-much' {
+function decodeForward(source: OpenSource, target: bigint, mode: SeekMode, skipNonReference: boolean, fromStart: boolean, keepNext: boolean): Located | 'landed-late' | 'skipped-too-much' {
   const decoder = source.decoder;
   const margin = 2n * source.frameTicks;
   const frame = new Frame();
@@ -96,6 +102,9 @@ function decodeForward(source: OpenSource, target: bigint, mode: SeekMode, skipN
   /** The first frame after the target, kept only while nothing at or before it was seen. */
   let after: Frame | undefined;
   let afterPts = 0n;
+  /** keepNext: the frame after the target that ended the search. */
+  let next: Frame | undefined;
+  let nextPts = 0n;
   let decoded = 0;
   let sawKeyframe = false;
   let skipped = false;
@@ -117,6 +126,10 @@ function decodeForward(source: OpenSource, target: bigint, mode: SeekMode, skipN
       const pts = frame.bestEffortTimestamp;
       if (pts !== AV_NOPTS_VALUE && pts > target) {
         if (best) {
+          if (keepNext) {
+            next = frame.clone() ?? undefined;
+            nextPts = pts;
+          }
           frame.unref();
           return true;
         }
@@ -191,8 +204,10 @@ function decodeForward(source: OpenSource, target: bigint, mode: SeekMode, skipN
     if (chosen === best) after?.free();
     else best?.free();
     const result: Located = { frame: chosen, pts: chosen === best ? bestPts : afterPts, keyframe: chosen === best ? bestKey : isKeyFrame(chosen), decoded };
+    if (next) result.next = { frame: next, pts: nextPts };
     best = undefined;
     after = undefined;
+    next = undefined;
     return result;
   } finally {
     setSkipping(false);
@@ -201,5 +216,6 @@ function decodeForward(source: OpenSource, target: bigint, mode: SeekMode, skipN
     firstKeyPacket?.free();
     best?.free();
     after?.free();
+    next?.free();
   }
 }

@@ -279,6 +279,19 @@ export class OpenSource {
     return new OpenSource(ref, openDemuxer(ref), settings);
   }
 
+  /**
+   * How long the video stream lasts (s, from its first frame to the end of its last): the stream's own
+   * duration where the container records one (MP4), else the container's minus the video's late start
+   * (MPEG-TS's offset), and for HLS the playlist's. 0 when nothing says.
+   */
+  videoDuration(): number {
+    if (this.ref.kind === 'hls') return this.info.duration;
+    const own = this.stream.duration;
+    if (own !== AV_NOPTS_VALUE && own > 0n) return this.seconds(own);
+    const containerStart = this.fmt.startTime !== AV_NOPTS_VALUE ? Number(this.fmt.startTime) / 1e6 : 0;
+    return Math.max(0, this.info.duration - Math.max(0, this.seconds(this.startPts) - containerStart));
+  }
+
   /** Seconds on the container clock of a pts in the stream's time base. */
   seconds(pts: bigint): number {
     return (Number(pts) * this.timeBase.num) / this.timeBase.den;

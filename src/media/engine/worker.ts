@@ -10,6 +10,7 @@ import { AbortedError, AppError } from '../../errors.js';
 import { planGeometry, type Geometry } from '../../image/geometry.js';
 import { renderPicture, shapedPixels } from '../../image/render.js';
 import type { CaptureJob, CaptureResult, ImagePipeline, ExtractJob, ExtractResult, FromWorker, IndexJob, IndexResult, Job, JobError, SourceRef, ToWorker, WorkerSettings } from '../protocol.js';
+import { bestFrameNear } from './best-frame.js';
 import { extractFrames, scanIndex, type WantedFrame } from './extract.js';
 import { frameAt } from './frame-at.js';
 import { processImage, runPipeline } from './image-job.js';
@@ -85,7 +86,9 @@ async function capture(job: CaptureJob): Promise<CaptureResult> {
   const t0 = performance.now();
   const { source } = sourceFor(job.source);
   const t1 = performance.now();
-  const located = frameAt(source, job.timeMs, job.seek);
+  // `t_<n>p`: a share of the video stream's duration (the stream's end, at 100, is its last frame).
+  const timeMs = job.timePercent === undefined ? job.timeMs : (job.timePercent / 100) * source.videoDuration() * 1000;
+  const located = job.best ? bestFrameNear(source, timeMs, job.best.windowMs) : frameAt(source, timeMs, job.seek);
   const t2 = performance.now();
   try {
     const geometry = planGeometry(source.video, { ...job.render });
@@ -125,8 +128,8 @@ async function extract(id: number, job: ExtractJob): Promise<ExtractResult> {
   // Keyframe of each wanted frame: the last keyframe of the index at or before it (sent by the server).
   const wanted: WantedFrame[] = job.frames.map((pts, i) => ({ pts: source.ticks(pts), keyPts: source.ticks(job.keyframes[i] ?? pts) }));
   const output = job.output;
-  const geometry = output.kind === 'image' ? planGeometry(source.video, output.render) : undefined;
-  const { width, height } = output.kind === 'image' ? geometry!.output : output;
+  const geometry = output.kind === 'grey' ? undefined : planGeometry(source.video, output.render);
+  const { width, height } = output.kind === 'grey' ? output : geometry!.output;
   // Outputs leave in order; each one's encoding starts as soon as its frame is converted, so the
   // decoder runs on while sharp encodes the frames before it.
   let tail: Promise<void> = Promise.resolve();
@@ -148,7 +151,9 @@ async function extract(id: number, job: ExtractJob): Promise<ExtractResult> {
         const data: Promise<Uint8Array> =
           output.kind === 'image'
             ? render(source, frame, geometry!, output.render.format)
-            : Promise.resolve(source.converter.convert(frame, { kind: 'grey', width: output.width, height: output.height }).data);
+            : output.kind === 'pixels'
+              ? shapedPixels(source.converter.convert(frame, { kind: 'rgb', ...geometry!.scaled }), geometry!).then((p) => p.data)
+              : Promise.resolve(source.converter.convert(frame, { kind: 'grey', width: output.width, height: output.height }).data);
         // The frame is converted by now (render() converts before it returns its promise): it may be freed.
         data.catch(() => {});
         rendering++;

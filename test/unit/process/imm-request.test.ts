@@ -78,8 +78,8 @@ describe('CreateMediaConvertTask validation', () => {
     [{ Sources: '[{"URI": "s3://b/k.mp4"}]' }, 'InvalidArgument', 'Expected oss://bucket/key for Sources[0].URI but received "s3://b/k.mp4".'],
     [{ Sources: '[{"URI": "oss://bkt/k.mp4", "StartTime": -1}]' }, 'InvalidArgument', 'Expected number between 0 and 432000 for Sources[0].StartTime but received -1.'],
     [{ Sources: '[{"URI": "oss://bkt/k.mp4"' }, 'InvalidArgument', expect.stringMatching(/^Sources must be a JSON string: /)],
-    [{ Targets: '[{"Container": "mp4", "URI": "oss://bkt/x.mp4"}]' }, 'InvalidArgument', 'Targets[0].Container: transcoding targets are not supported; a frame-capture target has only Image.Snapshots.'],
-    [{ Targets: '[{"Image": {"Sprites": []}}]' }, 'InvalidArgument', 'Targets[0].Image.Sprites is not supported: only Snapshots.'],
+    [{ Targets: '[{"Container": "mp4", "URI": "oss://bkt/x.mp4"}]' }, 'InvalidArgument', 'Targets[0].Container: transcoding targets are not supported; a frame-capture target has only Image (Snapshots, Sprites, Animations).'],
+    [{ Targets: '[{"Image": {"Thumbnails": []}}]' }, 'InvalidArgument', 'Targets[0].Image.Thumbnails is not supported: expected Snapshots, Sprites, Animations.'],
   ])('%j → %s', (extra, code, message) => {
     const err = failure(base({}, extra));
     expect(err.status).toBe(400);
@@ -204,5 +204,70 @@ describe('the other actions\' parameters', () => {
 
   it('badValue: long received values are cut to 60 characters', () => {
     expect(badValue('X', 'a thing', 'y'.repeat(100)).message).toBe(`Expected a thing for X but received "${'y'.repeat(56)}....`);
+  });
+});
+
+describe('Sprites and Animations', () => {
+  const targets = (image: Record<string, unknown>, extra: Params = {}): Params => ({
+    ProjectName: 'p',
+    Sources: [{ URI: 'oss://bkt/v.mp4' }],
+    Targets: [{ Image: image }],
+    ...extra,
+  });
+  const parse = (image: Record<string, unknown>, extra: Params = {}) => parseConvertTask(targets(image, extra), LIMITS, NOW);
+
+  it('a sprite: IMM defaults (6×6 tiles, Pad 2, Margin 2, source-size tiles), the snapshot frame selection', () => {
+    const { sprites, snapshots, animations } = parse({ Sprites: [{ Format: 'png', URI: 'oss://bkt/s-{index}.png' }] });
+    expect(snapshots).toEqual([]);
+    expect(animations).toEqual([]);
+    expect(sprites[0]).toMatchObject({
+      kind: 'sprite', field: 'Targets[0].Image.Sprites[0]', format: 'png', startTime: 0, interval: 1, number: 0, mode: 'interval', threshold: undefined,
+      width: undefined, height: undefined, scaleType: 'stretch', columns: 6, rows: 6, pad: 2, margin: 2,
+    });
+  });
+
+  it('ScaleWidth/ScaleHeight: integers above 1 are pixels, (0, 1] fractions (1 = the source size)', () => {
+    const sprite = (fields: Record<string, unknown>) => parse({ Sprites: [{ Format: 'jpg', URI: 'oss://bkt/{index}.jpg', ...fields }] }).sprites[0]!;
+    expect(sprite({ ScaleWidth: 160, ScaleHeight: '0.5' })).toMatchObject({ width: { pixels: 160 }, height: { fraction: 0.5 } });
+    expect(sprite({ ScaleWidth: 1 })).toMatchObject({ width: { fraction: 1 } });
+    expect(sprite({ Mode: 'dhash', Threshold: 20, TileWidth: 10, TileHeight: 1, Pad: 0, Margin: 0 })).toMatchObject({ mode: 'dhash', threshold: 20, columns: 10, rows: 1, pad: 0, margin: 0 });
+    expect(() => sprite({ ScaleHeight: 0 })).toThrow('Expected integer between 2 and 4096 (pixels) or a decimal in (0, 1] (fraction of the source) for Targets[0].Image.Sprites[0].ScaleHeight but received 0.');
+  });
+
+  it('a sprite of one sheet needs no {index}; the sheet a pixel tile size makes is checked at submit', () => {
+    expect(parse({ Sprites: [{ Format: 'jpg', Number: 36, URI: 'oss://bkt/one.jpg' }] }).sprites).toHaveLength(1);
+    expect(parse({ Sprites: [{ Format: 'jpg', Number: 4, TileWidth: 2, TileHeight: 2, URI: 'oss://bkt/one.jpg' }] }).sprites).toHaveLength(1);
+    expect(() => parse({ Sprites: [{ Format: 'jpg', Number: 5, TileWidth: 2, TileHeight: 2, URI: 'oss://bkt/one.jpg' }] })).toThrow(/must contain \{index\}/);
+    // 4 × 4096 + 2 × 2 + 3 × 2 = 16394 > 16384; one row of them fits in height.
+    expect(() => parse({ Sprites: [{ Format: 'jpg', Number: 4, ScaleWidth: 4096, TileWidth: 4, URI: 'oss://bkt/w.jpg' }] })).toThrow(
+      'Targets[0].Image.Sprites[0]: a sheet of these tiles would be 16394 px wide, above the jpg limit of 16384 px a side: lower TileWidth/TileHeight, ScaleWidth/ScaleHeight, Pad or Margin.',
+    );
+    expect(parse({ Sprites: [{ Format: 'jpg', Number: 4, ScaleWidth: 4000, ScaleHeight: 4000, TileWidth: 4, URI: 'oss://bkt/w.jpg' }] }).sprites[0]!.columns).toBe(4);
+    // 4 × 4095 + 2 × 2 = 16384: a JPEG sheet, not a WebP one (16383 at most).
+    const wide = { Number: 4, ScaleWidth: 4095, TileWidth: 4, Pad: 0, Margin: 2 };
+    expect(parse({ Sprites: [{ Format: 'jpg', URI: 'oss://bkt/w.jpg', ...wide }] }).sprites).toHaveLength(1);
+    expect(() => parse({ Sprites: [{ Format: 'webp', URI: 'oss://bkt/w.webp', ...wide }] })).toThrow(/would be 16384 px wide, above the webp limit of 16383 px a side/);
+  });
+
+  it('an animation: interval frames, FrameRate absent (real time), one file', () => {
+    const [animation] = parse({ Animations: [{ Format: 'webp', URI: 'oss://bkt/a.webp', Interval: 0.5, Number: 100, Width: 0.5 }] }).animations;
+    expect(animation).toMatchObject({ kind: 'animation', format: 'webp', mode: 'interval', interval: 0.5, number: 100, frameRate: undefined, width: { fraction: 0.5 }, height: undefined, scaleType: 'stretch' });
+    expect(() => parse({ Animations: [{ Format: 'gif', URI: 'oss://bkt/a.gif', Threshold: 3 }] })).toThrow(/unknown field "Threshold"/);
+  });
+
+  it('every kind counts towards the known frame cap, and no two specs may share names', () => {
+    expect(() =>
+      parse({ Snapshots: [{ Format: 'jpg', Number: 50, URI: 'oss://bkt/s{index}.jpg' }], Sprites: [{ Format: 'jpg', Number: 40, URI: 'oss://bkt/t{index}.jpg' }], Animations: [{ Format: 'gif', Number: 11, URI: 'oss://bkt/a.gif' }] }),
+    ).toThrow('The task asks for 101 frames, above the limit of 100 frames per task.');
+    expect(() => parse({ Snapshots: [{ Format: 'jpg', Number: 1, URI: 'oss://bkt/x.jpg' }], Animations: [{ Format: 'gif', Number: 2, URI: 'oss://bkt/x.jpg' }] })).toThrow(
+      'Targets[0].Image.Animations[0] of Sources[0] and Targets[0].Image.Snapshots[0] of Sources[0] would write the same objects (oss://bkt/x.jpg, …): give their URIs different names.',
+    );
+  });
+
+  it('{autoext} is the sheet or animation format', () => {
+    const request = parse({ Sprites: [{ Format: 'png', Number: 1, URI: 'oss://bkt/{barename}-sprite.{autoext}' }], Animations: [{ Format: 'gif', URI: 'oss://bkt/{barename}.{autoext}' }] });
+    const context = { index: 1, createdAt: NOW, sourceModified: NOW, tags: {} };
+    expect(outputUri(request.sprites[0]!, request.sources[0]!, context).uri).toBe('oss://bkt/v-sprite.png');
+    expect(outputUri(request.animations[0]!, request.sources[0]!, context).uri).toBe('oss://bkt/v.gif');
   });
 });

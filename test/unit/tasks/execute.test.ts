@@ -1,10 +1,11 @@
 // A task output's size in pixels (src/tasks/execute.ts, outputSize): pixels as given, fractions of the
 // picture as displayed — non-square pixels squared, a rotated source turned upright — never below one pixel,
-// and 0 (derive from the other side) for a side not given.
+// and 0 (derive from the other side) for a side not given. A sprite's layout: its tile size, shrunk to fit a sheet
+// when no size was asked; an animation's frame rate.
 import { describe, expect, it } from 'vitest';
 import type { VideoStream } from '../../../src/media/probe.js';
 import { parseConvertTask } from '../../../src/process/imm-request.js';
-import { outputSize } from '../../../src/tasks/execute.js';
+import { animationFps, outputSize, spriteLayout } from '../../../src/tasks/execute.js';
 
 const snapshot = (size: Record<string, unknown>) =>
   parseConvertTask({ ProjectName: 'p', Sources: [{ URI: 'oss://bkt/v.mp4' }], Targets: [{ Image: { Snapshots: [{ Format: 'jpg', URI: 'oss://bkt/{index}.jpg', ...size }] } }] }, { maxOutputDimension: 4096, maxFramesPerTask: 100 }, new Date()).snapshots[0]!;
@@ -38,5 +39,45 @@ describe('outputSize', () => {
 
   it('never below one pixel', () => {
     expect(outputSize(snapshot({ Width: 0.001, Height: 0.001 }), video(320, 240))).toEqual({ width: 1, height: 1 });
+  });
+});
+
+describe('spriteLayout', () => {
+  const sprite = (fields: Record<string, unknown>) =>
+    parseConvertTask({ ProjectName: 'p', Sources: [{ URI: 'oss://bkt/v.mp4' }], Targets: [{ Image: { Sprites: [{ Format: 'jpg', URI: 'oss://bkt/{index}.jpg', ...fields }] } }] }, { maxOutputDimension: 4096, maxFramesPerTask: 100 }, new Date()).sprites[0]!;
+
+  it('tiles of the source size by default; pixels and fractions as asked; fit gives the smaller tile', () => {
+    expect(spriteLayout(sprite({}), video(320, 240)).layout).toEqual({ columns: 6, rows: 6, tileWidth: 320, tileHeight: 240, pad: 2, margin: 2 });
+    expect(spriteLayout(sprite({ ScaleWidth: 0.5, ScaleHeight: 0.5 }), video(320, 240, { rotation: 90 })).layout).toMatchObject({ tileWidth: 120, tileHeight: 160 });
+    expect(spriteLayout(sprite({ ScaleWidth: 100 }), video(320, 240)).layout).toMatchObject({ tileWidth: 100, tileHeight: 75 });
+    expect(spriteLayout(sprite({ ScaleWidth: 100, ScaleHeight: 100, ScaleType: 'fit' }), video(320, 240)).layout).toMatchObject({ tileWidth: 100, tileHeight: 75 });
+    expect(spriteLayout(sprite({ ScaleWidth: 100, ScaleHeight: 100, ScaleType: 'fill' }), video(320, 240)).layout).toMatchObject({ tileWidth: 100, tileHeight: 100 });
+  });
+
+  it('default tiles too large for a sheet shrink to fit 16384 px a side and 100 megapixels', () => {
+    // 6 × 3840 = 23,040 px: shrunk.
+    const { layout, render } = spriteLayout(sprite({}), video(3840, 2160));
+    const width = 2 * 2 + 6 * layout.tileWidth + 5 * 2;
+    const height = 2 * 2 + 6 * layout.tileHeight + 5 * 2;
+    expect(width).toBeLessThanOrEqual(16384);
+    expect(width * height).toBeLessThanOrEqual(100_000_000);
+    expect(width * height).toBeGreaterThan(95_000_000);
+    expect(layout.tileWidth / layout.tileHeight).toBeCloseTo(16 / 9, 2);
+    expect(render).toMatchObject({ width: layout.tileWidth, height: layout.tileHeight, scaleType: 'stretch' });
+    // Only the rows used count: 3 tiles of 1080p fit unshrunk.
+    expect(spriteLayout(sprite({ Number: 3 }), video(1920, 1080)).layout).toMatchObject({ tileWidth: 1920, tileHeight: 1080 });
+  });
+
+  it('an explicit size that cannot fit fails, naming the spec', () => {
+    expect(() => spriteLayout(sprite({ ScaleWidth: 1 }), video(3840, 2160))).toThrow(
+      'Targets[0].Image.Sprites[0]: a sheet of 6x6 tiles of 3840x2160 px would be 23054x12974 px, above the limit of 16384 px a side and 100 megapixels: lower ScaleWidth/ScaleHeight, TileWidth/TileHeight, Pad or Margin.',
+    );
+  });
+});
+
+describe('animationFps', () => {
+  it('FrameRate, else one frame per Interval', () => {
+    expect(animationFps({ frameRate: 10, interval: 1 })).toBe(10);
+    expect(animationFps({ frameRate: undefined, interval: 0.5 })).toBe(2);
   });
 });

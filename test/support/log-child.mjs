@@ -1,12 +1,12 @@
 // A process that logs N numbered lines through the server's stdout logger and then ends in one of the
-// ways a server ends, for test/e2e/log-exit.test.ts: `node --import tsx log-child.ts N MODE`.
+// ways a server ends, for test/e2e/log-exit.test.ts: `node log-child.mjs N MODE` (plain JS on dist/).
 //   exit      process.exit(0) right after the last line (what the SIGTERM drain does)
 //   return    nothing left to do: the event loop empties
 //   throw     an uncaught exception
 //   sigterm   waits for SIGTERM, then logs and exits as src/serve.ts's drain does
 // A third argument `nonblocking` touches process.stdout first, which makes a piped fd 1 non-blocking
 // (libuv does so): a slow reader then shows as EAGAIN instead of a blocking write.
-import { createLogger } from '../../src/log.js';
+import { createLogger } from '../../dist/log.js';
 
 const [count = '1000', mode = 'exit', stdout = 'blocking'] = process.argv.slice(2);
 if (stdout === 'nonblocking') void process.stdout.writable;
