@@ -21,6 +21,7 @@ import type { Lane, Limiter } from './limiter.js';
 import type { Metrics } from './metrics.js';
 import { producePreview } from './previews.js';
 import { createSingleFlight } from './single-flight.js';
+import type { Quality } from '../image/render.js';
 
 export interface Timings {
   open: number;
@@ -68,7 +69,7 @@ export interface CaptureDeps {
   /** Deadline of one snapshot's worker job, and of one task job (index, extract). */
   timeoutMs: { snapshot: number; task: number };
   /** Encoding of the sheets and animations assembled on this side (previews); default 85 / 80. */
-  quality?: { jpeg: number; webp: number };
+  quality: Quality;
 }
 
 // Indexed sources the previews reuse: a storyboard and its sheets ask for the same frame list in turn.
@@ -150,7 +151,7 @@ export function createCapture(deps: CaptureDeps): Capture {
         {
           source: () => previewSource(bucket, key, stat, signal),
           extract: (source, job, onFrame) => extractFrames(source, job, onFrame, signal),
-          quality: deps.quality ?? { jpeg: 85, webp: 80 },
+          quality: deps.quality,
         },
         work.plan,
       );

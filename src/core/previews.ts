@@ -13,12 +13,13 @@ import { checkSheetSize, PREVIEW_BOUNDS, type PreviewPlan, type SheetSpec, type 
 import type { SnapshotMode } from '../process/imm-request.js';
 import { framesAtTimes, keyframeOf, keyframesIn, sampleTimes, videoEndOf, type SamplingSpec } from '../tasks/frame-plan.js';
 import type { IndexedSource, Timings } from './capture.js';
+import type { Quality } from '../image/render.js';
 
 export interface PreviewContext {
   /** The source, probed and indexed. */
   source(): Promise<IndexedSource>;
   extract(source: IndexedSource, job: Omit<ExtractJob, 'kind' | 'source'>, onFrame: (frame: ExtractedFrame) => Promise<void>): Promise<ExtractResult>;
-  quality: { jpeg: number; webp: number };
+  quality: Quality;
 }
 
 export interface PreviewResult {

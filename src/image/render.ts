@@ -46,7 +46,11 @@ export async function shapedPixels(picture: RgbPicture, geometry: Geometry): Pro
 }
 
 export async function renderPicture(picture: RgbPicture, geometry: Geometry, format: ImageFormat, quality: Quality): Promise<Buffer> {
-  const image = shapePicture(picture, geometry);
+  return encodePicture(shapePicture(picture, geometry), format, quality);
+}
+
+/** The one encoding of frames, tiles and sheets: the server's qualities, fast encoder settings. */
+export function encodePicture(image: Sharp, format: ImageFormat, quality: Quality): Promise<Buffer> {
   switch (format) {
     case 'jpg':
       return image.jpeg({ quality: quality.jpeg }).toBuffer();

@@ -3,7 +3,7 @@
 // picture at a fixed rate). The pictures are packed RGB of one size, as the capture workers shape them
 // (ExtractOutput `pixels`); the same code serves IMM tasks and the on-the-fly preview URLs.
 import sharp from 'sharp';
-import type { RgbPicture } from './render.js';
+import { encodePicture, type Quality, type RgbPicture } from './render.js';
 
 export interface SheetLayout {
   /** Tiles per row (IMM TileWidth) and per column (TileHeight). */
@@ -48,7 +48,7 @@ export function sheetSize(layout: SheetLayout, tiles: number): { width: number; 
 export const tilesPerSheet = (layout: SheetLayout) => layout.columns * layout.rows;
 
 /** One sheet: the tiles (at most columns × rows, each tileWidth × tileHeight) on black. */
-export async function composeSheet(tiles: readonly RgbPicture[], layout: SheetLayout, format: SheetFormat, quality: { jpeg: number; webp: number }): Promise<Buffer> {
+export async function composeSheet(tiles: readonly RgbPicture[], layout: SheetLayout, format: SheetFormat, quality: Quality): Promise<Buffer> {
   if (tiles.length === 0 || tiles.length > tilesPerSheet(layout)) throw new Error(`a sheet holds 1 to ${tilesPerSheet(layout)} tiles, not ${tiles.length}`);
   const { width, height } = sheetSize(layout, tiles.length);
   // One canvas, each tile copied row by row: cheaper than sharp's composite for many small tiles.
@@ -61,15 +61,7 @@ export async function composeSheet(tiles: readonly RgbPicture[], layout: SheetLa
     const rowBytes = tile.width * 3;
     for (let r = 0; r < tile.height; r++) tile.data.copy(canvas, ((y + r) * width + x) * 3, r * rowBytes, (r + 1) * rowBytes);
   });
-  const image = sharp(canvas, { raw: { width, height, channels: 3 } });
-  switch (format) {
-    case 'jpg':
-      return image.jpeg({ quality: quality.jpeg }).toBuffer();
-    case 'png':
-      return image.png({ compressionLevel: 3 }).toBuffer();
-    case 'webp':
-      return image.webp({ quality: quality.webp, effort: 2 }).toBuffer();
-  }
+  return encodePicture(sharp(canvas, { raw: { width, height, channels: 3 } }), format, quality);
 }
 
 /**

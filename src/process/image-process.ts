@@ -223,13 +223,13 @@ function encodeBase64(text: string): string {
 
 /**
  * One action's `name_value` parameters: each name at most once, unknown names refused. Shared with the
- * `x-oss-async-process` parser (src/process/async-process.ts).
+ * `x-oss-async-process` parser (src/process/async-process.ts) and the previews' (src/process/preview-process.ts).
  */
 export class Params {
   private readonly values = new Map<string, string>();
 
   constructor(
-    private readonly action: string,
+    readonly action: string,
     pairs: readonly string[],
     allowed: readonly string[],
   ) {
@@ -247,6 +247,10 @@ export class Params {
 
   get(name: string): string | undefined {
     return this.values.get(name);
+  }
+
+  has(name: string): boolean {
+    return this.values.has(name);
   }
 
   int(name: string, min: number, max: number, ec?: string): number | undefined {

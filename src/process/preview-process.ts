@@ -10,6 +10,7 @@
 import { errors } from '../errors.js';
 import type { ScaleType } from '../image/geometry.js';
 import type { AnimationFormat, SheetFormat } from '../image/sheets.js';
+import { Params } from './image-process.js';
 
 export const SPRITE_ACTION = 'video/sprite';
 export const STORYBOARD_ACTION = 'video/storyboard';
@@ -99,45 +100,6 @@ const PARAMS: Record<(typeof ACTIONS)[number], readonly string[]> = {
 export function isPreviewProcess(process: string): boolean {
   const head = process.split(/[,|/]/, 2).join('/');
   return (ACTIONS as readonly string[]).includes(head);
-}
-
-class Params {
-  private readonly values = new Map<string, string>();
-
-  constructor(
-    readonly action: string,
-    pairs: readonly string[],
-    allowed: readonly string[],
-  ) {
-    for (const pair of pairs) {
-      const sep = pair.indexOf('_');
-      if (sep <= 0) throw errors.imageProcess(`Malformed parameter "${pair}" in ${action}: expected name_value.`);
-      const name = pair.slice(0, sep);
-      if (!allowed.includes(name)) throw errors.imageProcess(`Unknown parameter "${name}" in ${action}: expected one of ${allowed.join(', ')}.`);
-      if (this.values.has(name)) throw errors.imageProcess(`Parameter "${name}" appears more than once in ${action}.`);
-      this.values.set(name, pair.slice(sep + 1));
-    }
-  }
-
-  has(name: string): boolean {
-    return this.values.has(name);
-  }
-
-  int(name: string, min: number, max: number): number | undefined {
-    const raw = this.values.get(name);
-    if (raw === undefined) return undefined;
-    if (!/^(0|[1-9]\d{0,10})$/.test(raw) || Number(raw) < min || Number(raw) > max) {
-      throw errors.imageParam(this.action, name, `integer between ${min} and ${max}`, raw);
-    }
-    return Number(raw);
-  }
-
-  oneOf<T extends string>(name: string, allowed: readonly T[]): T | undefined {
-    const raw = this.values.get(name);
-    if (raw === undefined) return undefined;
-    if (!(allowed as readonly string[]).includes(raw)) throw errors.imageParam(this.action, name, `one of ${allowed.join(', ')}`, raw);
-    return raw as T;
-  }
 }
 
 function parseSheetSpec(p: Params, format: SheetFormat): SheetSpec {

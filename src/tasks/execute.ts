@@ -41,6 +41,7 @@ import type { ObjectStat, ObjectStore } from '../source/store.js';
 import { DhashSelector, HASH_THUMBNAIL, hashOfThumbnail } from './dhash.js';
 import { clipOf, framesAtTimes, keyframeOf, keyframesIn, sampleTimes, videoEndOf } from './frame-plan.js';
 import type { OutputRecord } from './records.js';
+import type { Quality } from '../image/render.js';
 
 export interface ExecuteDeps {
   store: ObjectStore;
@@ -49,7 +50,7 @@ export interface ExecuteDeps {
   capture: Capture;
   maxFramesPerTask: number;
   /** Encoding quality of sprite sheets and WebP animations (snapshots are encoded by the workers). */
-  quality: { jpeg: number; webp: number };
+  quality: Quality;
   log: Logger;
   /** Called after each extraction: frames decoded and seeks made by the worker. */
   onReport?: (report: ExtractResult, frames: number) => void;

@@ -7,6 +7,7 @@
 import type { Capture } from '../core/capture.js';
 import type { Metrics } from '../core/metrics.js';
 import { AbortedError, AppError, errors, toAppError } from '../errors.js';
+import type { Quality } from '../image/render.js';
 import type { Logger } from '../log.js';
 import {
   outputSpecs,
@@ -42,8 +43,8 @@ export interface TaskServiceDeps {
   metrics: Metrics;
   log: Logger;
   limits: RequestLimits;
-  /** Encoding quality of sprite sheets and WebP animations; default the server's defaults (85, 80). */
-  quality?: { jpeg: number; webp: number };
+  /** Encoding quality of sprite sheets and WebP animations (the server's settings). */
+  quality: Quality;
   webhooks: Omit<NotifierOptions, 'log'>;
 }
 
@@ -142,7 +143,7 @@ export async function createTaskService(deps: TaskServiceDeps, backend: TaskBack
           outputStore,
           capture: deps.capture,
           maxFramesPerTask: deps.limits.maxFramesPerTask,
-          quality: deps.quality ?? { jpeg: 85, webp: 80 },
+          quality: deps.quality,
           log,
           onReport(report, frames) {
             extracted.inc({ counted: 'wanted' }, frames);

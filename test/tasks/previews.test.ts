@@ -156,7 +156,7 @@ describe('Sprites', () => {
     const progress: number[] = [];
     const { deps } = server;
     await executeTask(
-      { store: deps.store, outputStore: deps.outputStore, capture: deps.capture, maxFramesPerTask: 2000, quality: { jpeg: 85, webp: 80 }, log: silentLogger },
+      { store: deps.store, outputStore: deps.outputStore, capture: deps.capture, maxFramesPerTask: 2000, quality: { jpeg: 85, webp: 80, avif: 55 }, log: silentLogger },
       {
         taskId: 'rerun',
         request: parseConvertTask(definition, limits, new Date()),

@@ -7,7 +7,7 @@ import { composeSheet, encodeAnimation, frameDelay, maxSheetSide, sheetSize, til
 import type { RgbPicture } from '../../../src/image/render.js';
 import { codeRaw, readFrameIndex } from '../../support/fixtures.js';
 
-const QUALITY = { jpeg: 90, webp: 90 };
+const QUALITY = { jpeg: 90, webp: 90, avif: 60 };
 
 async function picture(index: number, width = 160, height = 120): Promise<RgbPicture> {
   const { data, info } = await sharp(codeRaw(index, width, height), { raw: { width, height, channels: 1 } }).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });

@@ -203,6 +203,7 @@ async function setup(options: { capture?: Capture; backend?: ReturnType<typeof f
     {
       store,
       capture: options.capture ?? fakeCapture(),
+      quality: { jpeg: 85, webp: 80, avif: 55 },
       metrics,
       log: silentLogger,
       limits: LIMITS,
