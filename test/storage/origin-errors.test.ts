@@ -1,7 +1,7 @@
 // Origin failures reach the client as clear statuses, whether they happen at stat time or while a capture
 // worker reads through the read bridge: 404 → NoSuchKey, 403 → AccessDenied, timeout → 504, a broken
 // origin → 502; transient 503s are retried. Never "400 not media" for an origin's fault.
-import { mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -24,13 +24,17 @@ describe('HTTP origin failures', () => {
 
   beforeAll(async () => {
     root = await mkdtemp(join(tmpdir(), 'stillframe-origin-errors-'));
+    // The long fixture (~188 MB, made once and cached) is made here, not inside a test's 60 s: on a fresh
+    // clone of a loaded machine making it takes longer than that.
+    await mkdir(join(root, 'media'), { recursive: true });
+    await symlink((await longTailMoovFixture()).path, join(root, 'media', 'midway.mp4'));
     const video = await readFile(await fixture({ container: 'mp4', codec: 'h264' }));
     for (const key of ['ok.mp4', 'private/secret.mp4', 'get403.mp4', 'get404.mp4', 'getslow.mp4', 'get500.mp4', 'flaky.mp4']) {
       await putFile(root, 'media', key, video);
     }
     origin = await startOrigin({ root, prefix: '/o' });
     app = await startServer({ env: { STILLFRAME_STORAGE: origin.base, STILLFRAME_ORIGIN_TIMEOUT_MS: '400' } });
-  });
+  }, 600_000);
   afterAll(async () => {
     await app?.close();
     await origin?.close();
@@ -80,7 +84,6 @@ describe('HTTP origin failures', () => {
 
   it('an origin failing in the middle of what a worker reads → 502 at once (not a timeout, not "not media")', async () => {
     // 1 s of the 5 Mbit/s fixture spans several blocks: the decoder reads past its first window.
-    await symlink((await longTailMoovFixture()).path, join(root, 'media', 'midway.mp4'));
     const url = (t: number) => `${app.url}/media/midway.mp4?x-oss-process=video/snapshot,t_${t},f_jpg,w_320`;
     expect((await fetch(url(0))).status).toBe(200);
     origin.behaviour.getFault = { match: 'midway', status: 500, fromByte: 256 * 1024 };
