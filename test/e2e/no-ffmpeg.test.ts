@@ -29,7 +29,7 @@ beforeAll(async () => {
   for (const segment of hls.segments) await writeFile(join(root, 'media', 'show', segment), await readFile(join(hls.dir, segment)));
   // The traps first on PATH, and /usr/bin (where a distro ffmpeg would be) not on it at all.
   node = await startServe({ PATH: `${traps}:/bin`, STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_DEMO: 'true' });
-}, 120_000);
+}, 300_000);
 
 afterAll(stopAll);
 

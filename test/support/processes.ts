@@ -92,7 +92,8 @@ export interface Node extends Proc {
  */
 export async function startServe(env: Record<string, string | undefined>, port = 0): Promise<Node> {
   const proc = startProcess(process.execPath, [BIN, 'serve', '--port', String(port)], { HOST: '127.0.0.1', STILLFRAME_LOG_LEVEL: 'info', STILLFRAME_DEMO: 'false', ...env });
-  await waitFor(async () => /serving .* on (http:\/\/\S+)/.test(proc.output()) || proc.child.exitCode !== null, 60_000);
+  // Generous: with STILLFRAME_DEMO the sample media are made first, slow on a loaded machine.
+  await waitFor(async () => /serving .* on (http:\/\/\S+)/.test(proc.output()) || proc.child.exitCode !== null, 180_000);
   const url = /serving .* on (http:\/\/\S+)/.exec(proc.output())?.[1];
   if (!url) throw new Error(`stillframe did not start:\n${proc.output()}`);
   const { child } = proc;
