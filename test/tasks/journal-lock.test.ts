@@ -64,7 +64,8 @@ async function race(dir: string, n: number): Promise<Outcome[]> {
     return { child, ready: answers((l) => l.ready === true), outcome: answers((l) => 'won' in l), stderr: () => err };
   });
   await Promise.all(runs.map((r) => r.ready));
-  const startAt = String(Date.now() + 300);
+  // Far enough ahead that every contender reads it before the instant, even on a loaded machine.
+  const startAt = String(Date.now() + 2000);
   for (const r of runs) r.child.stdin!.write(`${startAt}\n`);
   const outcomes = await Promise.all(runs.map(async (r) => ({ ...((await r.outcome) as Omit<Outcome, 'child' | 'stderr'>), child: r.child, stderr: r.stderr })));
   expect(outcomes.map((o) => o.early), 'every process was waiting before the instant').toEqual(outcomes.map(() => true));
