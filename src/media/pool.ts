@@ -148,7 +148,7 @@ const SPIN_SHARE = 0.25;
 const WORKER_START_WAIT_MS = 10_000;
 // A worker that has not said it is ready after this long is killed and replaced (a normal start takes
 // 0.3 s, up to ~7 s on a machine loaded twenty times over).
-const WORKER_START_TIMEOUT_MS = 30_000;
+const WORKER_START_TIMEOUT_MS = 15_000;
 const CLOCK_TICKS = 100;
 
 export function createWorkerPool(options: PoolOptions): WorkerPool {
