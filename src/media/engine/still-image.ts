@@ -658,13 +658,17 @@ export function hevcConfigRecord(vps: Buffer, sps: Buffer, pps: Buffer): Buffer 
 
 /**
  * One picture → HEVC (libx265, intra, yuv420p, full-range BT.601 matrix, sRGB tags), as a HEIF item:
- * its hvcC record and its length-prefixed NAL units. Odd sizes are padded by repeating the last column
- * or row (4:2:0 needs even sizes); `codedWidth`/`codedHeight` say so and a clap crops it back.
+ * its hvcC record and its length-prefixed NAL units. Odd sizes, and sides under libx265's smallest
+ * picture (16 px), are padded by repeating the last column or row (4:2:0 needs even sizes);
+ * `codedWidth`/`codedHeight` say so and a clap crops it back.
  */
+/** libx265 refuses pictures with a side under 16 px ("Image size is too small"). */
+const MIN_HEVC_SIDE = 16;
+
 export function encodeHevcImage(raw: RawImage, quality: number): { record: Buffer; data: Buffer; codedWidth: number; codedHeight: number } {
   validateRaw(raw);
-  const cw = raw.width + (raw.width & 1);
-  const ch = raw.height + (raw.height & 1);
+  const cw = Math.max(MIN_HEVC_SIDE, raw.width + (raw.width & 1));
+  const ch = Math.max(MIN_HEVC_SIDE, raw.height + (raw.height & 1));
   const rgb = padRgb(raw, cw, ch);
   const input = Frame.fromVideoBuffer(rgb, { width: cw, height: ch, format: AV_PIX_FMT_RGB24, timeBase: { num: 1, den: 1 } });
   const graph = new Graph(

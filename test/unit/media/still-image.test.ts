@@ -193,6 +193,14 @@ describe('encodeStillImage', () => {
     expect([meta.format, meta.width, meta.height]).toEqual(['heif', 500, 400]);
   });
 
+  it('HEIC of pictures under libx265\'s 16 px (a 1-px slice, 1×1, 65×9): padded, cropped back by clap', async () => {
+    for (const [width, height] of [[240, 1], [1, 1], [65, 9]] as const) {
+      const heic = encodeStillImage({ data: Buffer.alloc(width * height * 3, 128), width, height, channels: 3 }, 'heic', 80);
+      expect(decodeStillImage(heic)).toMatchObject({ width, height });
+      expect(await sharp(heic).metadata()).toMatchObject({ width, height });
+    }
+  });
+
   it('maps quality to CRF, higher quality → lower CRF and bigger files', () => {
     expect(heicCrf(100)).toBe(12);
     expect(heicCrf(75)).toBeLessThan(heicCrf(50));
