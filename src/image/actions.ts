@@ -72,7 +72,8 @@ export const DEFAULT_IMAGE_LIMITS: ImageLimits = {
 };
 
 export type ImageInput =
-  | { kind: 'encoded'; data: Buffer }
+  /** The bytes, or the path of a local file (libvips reads it itself: no copy of the whole file). */
+  | { kind: 'encoded'; data: Buffer | string }
   | { kind: 'raw'; data: Buffer; width: number; height: number; channels: 3 | 4 };
 
 /** Bytes of each image watermark object, by key. */
@@ -635,10 +636,10 @@ function rational(n: number): string {
   return String(n);
 }
 
-function info(data: Buffer, meta: Metadata, options: ImageActionOptions): ProcessedImage {
+function info(data: Buffer | string, meta: Metadata, options: ImageActionOptions): ProcessedImage {
   const fields: Record<string, string> = {};
   const height = meta.pageHeight ?? meta.height;
-  fields.FileSize = String(options.source?.byteSize ?? data.length);
+  fields.FileSize = String(options.source?.byteSize ?? (typeof data === 'string' ? meta.size : data.length));
   fields.Format = meta.format === 'raw' ? (options.source?.format ?? options.defaultFormat) : ossFormat(meta);
   fields.FrameCount = String(meta.pages ?? 1);
   fields.ImageHeight = String(height);

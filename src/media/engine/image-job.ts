@@ -2,7 +2,7 @@
 // snapshot (`video/snapshot,…|image/…`). The object is read whole (a local file, or through the read
 // bridge), decoded by sharp — or by FFmpeg when sharp's libvips cannot (HEIC's HEVC pixels, BMP) — and
 // handed to the action pipeline (src/image/actions.ts); BMP and HEIC outputs are encoded by FFmpeg too.
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { applyImageActions, type ImageInput, type ImageLimits } from '../../image/actions.js';
 import type { OutputFormat } from '../../process/image-process.js';
 import type { ImageJob, ImagePipeline, ImageResult, SourceRef } from '../protocol.js';
@@ -88,12 +88,31 @@ export async function runPipeline(
   return { body: done.body, contentType: done.contentType };
 }
 
+/** The first bytes of a local file: enough for its signature. */
+function headOf(path: string): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(SNIFF_BYTES);
+    return head.subarray(0, readSync(fd, head, 0, SNIFF_BYTES, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const SNIFF_BYTES = 256;
+
 export async function processImage(job: ImageJob, settings: ImageSettings): Promise<ImageResult> {
   const t0 = performance.now();
-  const data = readWhole(job.source);
+  const { source } = job;
+  // A local file sharp can read goes to libvips by path (it reads what it needs, no 2nd copy); the rest,
+  // and what the engine decodes (HEIC, BMP), is read whole.
+  const local = source.kind === 'file' ? sniffFormat(headOf(source.path)) : undefined;
+  const byPath = source.kind === 'file' && local !== undefined && local !== 'bmp' && local !== 'heic';
+  const data = byPath ? undefined : readWhole(source);
   const t1 = performance.now();
-  const { input, format } = inputOf(data);
+  const { input, format } = byPath ? { input: { kind: 'encoded' as const, data: source.path }, format: local } : inputOf(data!);
   const t2 = performance.now();
-  const { body, contentType } = await runPipeline(input, job.image, format, { byteSize: data.length, format }, settings);
+  const byteSize = source.kind === 'hls' ? 0 : source.size;
+  const { body, contentType } = await runPipeline(input, job.image, format, { byteSize, format }, settings);
   return { body, contentType, timings: { open: t1 - t0, decode: t2 - t1, encode: performance.now() - t2 } };
 }
