@@ -149,6 +149,9 @@ const WORKER_START_WAIT_MS = 10_000;
 // A worker that has not said it is ready after this long is killed and replaced (a normal start takes
 // 0.3 s, up to ~7 s on a machine loaded twenty times over).
 const WORKER_START_TIMEOUT_MS = 15_000;
+// The worker's half of that: armed first thing, disarmed by the worker when it says it is ready
+// (src/media/engine/worker.ts); exit code 70 is a failed start (the pool starts another).
+const START_WATCHDOG = `data:text/javascript,globalThis.stillframeStartWatchdog=setTimeout(()=>process.exit(70),${WORKER_START_TIMEOUT_MS});`;
 const CLOCK_TICKS = 100;
 
 export function createWorkerPool(options: PoolOptions): WorkerPool {
@@ -186,7 +189,10 @@ export function createWorkerPool(options: PoolOptions): WorkerPool {
       this.startedAt = Date.now();
       this.recent = [];
       const child = fork(entry.path, [JSON.stringify(options.settings)], {
-        execArgv: entry.execArgv,
+        // Before the worker's own modules load, a timer that ends the process if it is not ready by then:
+        // a worker spinning while it loads starves a loaded machine, the server's event loop included, so
+        // the server's own start timeout may never get to run.
+        execArgv: ['--import', START_WATCHDOG, ...entry.execArgv],
         serialization: 'advanced',
         // stdin, stdout: unused; stderr: piped into our log; fd 3: the read bridge; fd 4: jobs (IPC).
         stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'ipc'],

@@ -230,4 +230,6 @@ process.on('message', (message: ToWorker) => {
 // The server is gone (crashed, killed): nothing will ever ask for work again.
 process.on('disconnect', () => process.exit(0));
 
+// Loaded: the start watchdog the server armed before the modules (src/media/pool.ts) is not needed.
+clearTimeout((globalThis as { stillframeStartWatchdog?: NodeJS.Timeout }).stillframeStartWatchdog);
 send({ type: 'ready', pid: process.pid, versions: { node: process.versions.node, ffmpeg: getFFmpegInfo().version, sharp: sharp.versions.sharp ?? '', vips: sharp.versions.vips } });
