@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 import {
+  runBench,
   BENCH_DIR,
   benchMedia,
   children,
@@ -156,8 +157,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  killChildren();
-  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+runBench(main);

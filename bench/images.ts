@@ -24,6 +24,7 @@ import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import sharp from 'sharp';
 import {
+  runBench,
   BENCH_DIR,
   children,
   cpuMeter,
@@ -453,8 +454,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  killChildren();
-  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+runBench(main);

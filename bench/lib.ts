@@ -154,6 +154,15 @@ export const cpuText = (r: CpuReading) => `machine ${r.machine.toFixed(2)} cores
 
 export const children = new Set<ChildProcess>();
 
+/** Runs a benchmark's main: on failure, its children are killed and the error printed, exit code 1. */
+export function runBench(main: () => Promise<void>): void {
+  main().catch((err: unknown) => {
+    killChildren();
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  });
+}
+
 export function killChildren(): void {
   for (const c of children) c.kill('SIGKILL');
 }

@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import {
+  runBench,
   BENCH_DIR,
   benchMedia,
   type Cli,
@@ -373,8 +374,4 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  killChildren();
-  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-  process.exit(1);
-});
+runBench(main);

@@ -63,13 +63,17 @@ function required<T>(value: T | undefined, action: string, name: string, expecte
   return value;
 }
 
+/** A size in px (32–4096), or else a percentage of the source: OSS ignores the percentages once a px side is set. */
+function size(p: Params, action: string, px: [string, string], percents: [string, string]): [number | undefined, number | undefined] {
+  const w = p.int(px[0], 32, 4096);
+  const h = p.int(px[1], 32, 4096);
+  const pw = percent(p, action, percents[0]);
+  const ph = percent(p, action, percents[1]);
+  return w !== undefined || h !== undefined ? [w, h] : [pw, ph];
+}
+
 function parseSnapshots(p: Params, action: string) {
-  const w = p.int('w', 32, 4096);
-  const h = p.int('h', 32, 4096);
-  // OSS: pw/ph are ignored once w or h is set.
-  const pw = percent(p, action, 'pw');
-  const ph = percent(p, action, 'ph');
-  const sized = w !== undefined || h !== undefined;
+  const [width, height] = size(p, action, ['w', 'h'], ['pw', 'ph']);
   const ss = p.int('ss', 0, MAX_MS);
   const inter = p.int('inter', 1, MAX_MS);
   return fields([
@@ -77,18 +81,14 @@ function parseSnapshots(p: Params, action: string) {
     ['StartTime', ss === undefined ? undefined : seconds(ss)],
     ['Interval', inter === undefined ? undefined : seconds(inter)],
     ['Number', p.int('num', 0, MAX_NUMBER)],
-    ['Width', sized ? w : pw],
-    ['Height', sized ? h : ph],
+    ['Width', width],
+    ['Height', height],
     ['ScaleType', p.oneOf('scaletype', SCALE_TYPES)],
   ]);
 }
 
 function parseSprite(p: Params, action: string) {
-  const sw = p.int('sw', 32, 4096);
-  const sh = p.int('sh', 32, 4096);
-  const psw = percent(p, action, 'psw');
-  const psh = percent(p, action, 'psh');
-  const sized = sw !== undefined || sh !== undefined;
+  const [scaleWidth, scaleHeight] = size(p, action, ['sw', 'sh'], ['psw', 'psh']);
   const m = p.oneOf('m', Object.keys(SPRITE_MODES) as (keyof typeof SPRITE_MODES)[]);
   const mode = m === undefined ? undefined : SPRITE_MODES[m];
   const thr = p.int('thr', 0, 100);
@@ -106,8 +106,8 @@ function parseSprite(p: Params, action: string) {
     // OSS's thr defaults to 0; IMM's dhash needs a Threshold (or a Number) to choose frames.
     ['Threshold', mode === 'dhash' ? (thr ?? 0) : undefined],
     ['ScaleType', p.oneOf('scaletype', SCALE_TYPES)],
-    ['ScaleWidth', sized ? sw : psw],
-    ['ScaleHeight', sized ? sh : psh],
+    ['ScaleWidth', scaleWidth],
+    ['ScaleHeight', scaleHeight],
     ['TileWidth', p.int('tw', 1, MAX_TILES)],
     ['TileHeight', p.int('th', 1, MAX_TILES)],
     ['Pad', p.int('pad', 0, MAX_SPACING)],
