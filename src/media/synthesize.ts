@@ -17,6 +17,11 @@
 //   made before: test sources mark every frame as a keyframe, so the picture type is reset on every frame
 //   unless a keyframe is forced; the encoder time base is the graph's; the stream time base given to the
 //   muxer is only a hint (the muxer may choose its own, packets are rescaled after the header).
+// - AV1 (libsvtav1) is encoded in a child process: run as root, SVT-AV1 switches the calling thread to
+//   SCHED_FIFO priority 99, and every process started from that thread afterwards (capture workers)
+//   inherits it — a real-time main thread that spins while loading its modules and starves the machine.
+import { spawn } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import {
   Codec,
   CodecContext,
@@ -212,7 +217,30 @@ export interface Synthesized {
  * Writes the file the spec describes. Runs in this process (no child process); yields to the event loop
  * between slices of work. Throws on any FFmpeg error, naming the step; the output may then be partial.
  */
+const SELF = fileURLToPath(import.meta.url);
+// Set in the child that runs an SVT-AV1 encode: it encodes in process.
+const IN_CHILD = 'STILLFRAME_SYNTHESIZE_IN_PROCESS';
+
+/** synthesize() in a short-lived child process (the same module; tsx when running from the sources). */
+function synthesizeInChild(spec: SynthSpec): Promise<Synthesized> {
+  const loader = SELF.endsWith('.ts') ? ['--import', 'tsx'] : [];
+  const code = `import(${JSON.stringify(pathToFileURL(SELF).href)}).then(async (m) => process.stdout.write(JSON.stringify(await m.synthesize(JSON.parse(process.argv[1]))))).catch((e) => { process.stderr.write(String(e?.message ?? e)); process.exit(1); })`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [...loader, '--input-type=module', '-e', code, JSON.stringify(spec)], {
+      env: { ...process.env, [IN_CHILD]: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (err += d));
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as Synthesized) : reject(new Error(err.trim() || `synthesize: child exited ${code}`))));
+  });
+}
+
 export async function synthesize(spec: SynthSpec): Promise<Synthesized> {
+  if (spec.video?.encoder === 'libsvtav1' && !process.env[IN_CHILD]) return synthesizeInChild(spec);
   quietLibrary();
   const started = performance.now();
   if (!spec.video && !spec.audio) throw new Error('synthesize: nothing to write (no video, no audio)');
