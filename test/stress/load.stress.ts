@@ -45,8 +45,9 @@ async function burst(tag: number, abortEvery = 0) {
   const started = Date.now();
   const results = await Promise.all(
     Array.from({ length: N }, async (_, i) => {
-      // Distinct URLs: 4 objects × distinct times (never the same frame twice per object).
-      const t = 40 * (i + 1) + tag;
+      // Distinct URLs: 4 objects × distinct times (never the same frame twice per object), each
+      // inside frame i's display interval of the 8 s (200-frame) video — never past its end.
+      const t = 40 * i + 20 + tag;
       const url = `${server.url}/media/v${i % 4}.mp4?x-oss-process=video/snapshot,t_${t},f_jpg,w_160`;
       const controller = new AbortController();
       if (abortEvery && i % abortEvery === 0) setTimeout(() => controller.abort(), 50 + (i % 7) * 30);
