@@ -34,8 +34,10 @@
 // - blur: sigma = s; r bounds the kernel (minAmplitude = exp(−r²/2s²), clamped to sharp's [0.001, 1]).
 // - bright v: adds 1.275·v to R, G, B (±100 → about ±half the range). contrast v: gain 1 + v/100 around 128.
 // - sharpen v ∈ [50, 399]: sharp.sharpen with sigma = v/100 (the recommended 100 → sigma 1).
-// - quality: the source's JPEG quality is not estimated, so q (relative) acts as an absolute quality, like Q
-//   (Q wins when both are given); on JPEG, WebP and AVIF; PNG, GIF, TIFF ignore it.
+// - quality: on a JPEG output, q is relative to the source JPEG's own quality (estimated from its tables,
+//   src/image/jpeg-quality.ts; 100 for any other source, a video frame included) and Q is capped by it
+//   ("if the source quality is below Q, it is not changed"); Q wins when both are given. On WebP and AVIF
+//   either acts as an absolute quality; PNG, GIF, TIFF ignore it.
 // - average-hue: the mean R, G, B of the current image (alpha ignored), `{"RGB":"0xrrggbb"}` (lower-case hex).
 // - info: FileSize, Format, FrameCount, ImageHeight, ImageWidth (stored, un-oriented size), ResolutionUnit,
 //   XResolution, YResolution (EXIF, else the file's density), then the EXIF IFD0/Exif/GPS tags; dates as
@@ -84,8 +86,11 @@ export interface ImageActionOptions {
   quality: { jpeg: number; webp: number; avif: number };
   defaultFormat: OutputFormat;
   limits: ImageLimits;
-  /** For `info`: the object's byte size (defaults to the input's) and, for raw inputs, its format. */
-  source?: { byteSize?: number; format?: OutputFormat };
+  /**
+   * For `info`: the object's byte size (defaults to the input's) and, for raw inputs, its format. For
+   * `quality` on a JPEG output: the source JPEG's estimated quality (none: the source counts as 100).
+   */
+  source?: { byteSize?: number; format?: OutputFormat; jpegQuality?: number };
 }
 
 export type ProcessedImage =
@@ -144,8 +149,8 @@ type State = { kind: 'lazy'; lazy: Lazy } | { kind: 'pixels'; pixels: Pixels };
 
 interface Encoding {
   format: OutputFormat;
-  /** Absolute quality asked by the last `quality` action. */
-  quality: number | undefined;
+  /** What the last `quality` action asked: q relative to the source JPEG's quality, Q absolute. */
+  quality: { relative: number | undefined; absolute: number | undefined } | undefined;
   interlace: boolean;
 }
 
@@ -449,8 +454,7 @@ async function applyOne(state: State, action: ImageAction, ctx: Context, encodin
   const limits = ctx.options.limits;
   switch (action.action) {
     case 'quality': {
-      const q = action.absolute ?? action.relative;
-      if (q !== undefined) encoding.quality = q;
+      encoding.quality = { relative: action.relative, absolute: action.absolute };
       return state;
     }
     case 'interlace':
@@ -546,6 +550,20 @@ async function applyOne(state: State, action: ImageAction, ctx: Context, encodin
   }
 }
 
+/** JPEG output: Q never above the source's quality, q a share of it (OSS); else the default quality. */
+function jpegQuality(encoding: Encoding, options: ImageActionOptions): number {
+  const asked = encoding.quality;
+  if (!asked) return options.quality.jpeg;
+  const source = options.source?.jpegQuality ?? 100;
+  if (asked.absolute !== undefined) return Math.min(asked.absolute, source);
+  return Math.max(1, Math.round((source * asked.relative!) / 100));
+}
+
+/** WebP and AVIF: q and Q are both absolute. */
+function absoluteQuality(encoding: Encoding): number | undefined {
+  return encoding.quality && (encoding.quality.absolute ?? encoding.quality.relative);
+}
+
 async function encode(state: State, encoding: Encoding, animation: Animation, options: ImageActionOptions): Promise<ProcessedImage> {
   const { format } = encoding;
   const size = state.kind === 'lazy' ? state.lazy : state.pixels;
@@ -561,16 +579,16 @@ async function encode(state: State, encoding: Encoding, animation: Animation, op
   let out: Sharp;
   switch (format) {
     case 'jpg':
-      out = image.flatten({ background: '#ffffff' }).jpeg({ quality: encoding.quality ?? options.quality.jpeg, progressive: encoding.interlace });
+      out = image.flatten({ background: '#ffffff' }).jpeg({ quality: jpegQuality(encoding, options), progressive: encoding.interlace });
       break;
     case 'png':
       out = image.png({ compressionLevel: 6, progressive: encoding.interlace });
       break;
     case 'webp':
-      out = image.webp({ quality: encoding.quality ?? options.quality.webp, effort: 2, ...animated });
+      out = image.webp({ quality: absoluteQuality(encoding) ?? options.quality.webp, effort: 2, ...animated });
       break;
     case 'avif':
-      out = image.avif({ quality: encoding.quality ?? options.quality.avif, effort: 2 });
+      out = image.avif({ quality: absoluteQuality(encoding) ?? options.quality.avif, effort: 2 });
       break;
     case 'gif':
       out = image.gif({ ...animated });

@@ -5,6 +5,7 @@
 import { Readable } from 'node:stream';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bufferReader, estimateJpegQuality } from '../../src/image/jpeg-quality.js';
 import { codeImage, fixture, frameAt, readFrameIndex } from '../support/fixtures.js';
 import { ossClient, type SignedRequester } from '../support/oss-client.js';
 import { processCall, startServer, type TestServer } from '../support/server.js';
@@ -188,6 +189,15 @@ describe('contract shared with snapshots', () => {
     expect(b.headers['x-cache']).toBe('HIT');
     const revalidated = await call('pub/photo.jpg', 'image/resize,w_300,h_200/quality,q_80', { 'if-none-match': String(a.headers.etag) });
     expect(revalidated.status).toBe(304);
+  });
+
+  it("quality on a stored JPEG follows OSS: q is a share of the source's quality (90 here), Q is capped by it", async () => {
+    const written = async (process: string) => estimateJpegQuality(bufferReader((await call('pub/photo.jpg', process)).body));
+    expect(await written('image/resize,w_200/quality,q_50')).toBe(45);
+    expect(await written('image/resize,w_200/quality,Q_95')).toBe(90);
+    expect(await written('image/resize,w_200/quality,Q_60')).toBe(60);
+    // A frame has no source quality: q is absolute.
+    expect(estimateJpegQuality(bufferReader((await call('pub/clip.mp4', 'video/snapshot,t_1000,f_jpg|image/quality,q_50')).body))).toBe(50);
   });
 
   it('format,auto picks AVIF or WebP by Accept and says Vary: Accept', async () => {

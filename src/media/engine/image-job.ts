@@ -4,6 +4,7 @@
 // handed to the action pipeline (src/image/actions.ts); BMP and HEIC outputs are encoded by FFmpeg too.
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { applyImageActions, type ImageInput, type ImageLimits } from '../../image/actions.js';
+import { bufferReader, estimateJpegQuality } from '../../image/jpeg-quality.js';
 import type { OutputFormat } from '../../process/image-process.js';
 import type { ImageJob, ImagePipeline, ImageResult, SourceRef } from '../protocol.js';
 import { BRIDGE_MAX_READ } from '../protocol.js';
@@ -71,7 +72,7 @@ export async function runPipeline(
   input: ImageInput,
   pipeline: ImagePipeline,
   defaultFormat: OutputFormat,
-  source: { byteSize: number; format: OutputFormat } | undefined,
+  source: { byteSize: number; format: OutputFormat; jpegQuality?: number } | undefined,
   settings: ImageSettings,
 ): Promise<{ body: Buffer; contentType: string }> {
   const done = await applyImageActions(input, pipeline.actions, {
@@ -88,12 +89,30 @@ export async function runPipeline(
   return { body: done.body, contentType: done.contentType };
 }
 
+/** `length` bytes of a local file from `offset` (fewer at its end). */
+function readAt(fd: number, offset: number, length: number): Buffer {
+  const bytes = Buffer.alloc(length);
+  return bytes.subarray(0, readSync(fd, bytes, 0, length, offset));
+}
+
 /** The first bytes of a local file: enough for its signature. */
 function headOf(path: string): Buffer {
   const fd = openSync(path, 'r');
   try {
-    const head = Buffer.alloc(SNIFF_BYTES);
-    return head.subarray(0, readSync(fd, head, 0, SNIFF_BYTES, 0));
+    return readAt(fd, 0, SNIFF_BYTES);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A JPEG source's own quality, which `quality` scales (q) or caps (Q); only read when asked for. */
+function sourceJpegQuality(job: ImageJob, format: OutputFormat, data: Buffer | undefined): number | undefined {
+  if (format !== 'jpg' || !job.image.actions.some((a) => a.action === 'quality')) return undefined;
+  if (data) return estimateJpegQuality(bufferReader(data));
+  if (job.source.kind !== 'file') return undefined;
+  const fd = openSync(job.source.path, 'r');
+  try {
+    return estimateJpegQuality((offset, length) => readAt(fd, offset, length));
   } finally {
     closeSync(fd);
   }
@@ -113,6 +132,7 @@ export async function processImage(job: ImageJob, settings: ImageSettings): Prom
   const { input, format } = byPath ? { input: { kind: 'encoded' as const, data: source.path }, format: local } : inputOf(data!);
   const t2 = performance.now();
   const byteSize = source.kind === 'hls' ? 0 : source.size;
-  const { body, contentType } = await runPipeline(input, job.image, format, { byteSize, format }, settings);
+  const jpegQuality = sourceJpegQuality(job, format, data);
+  const { body, contentType } = await runPipeline(input, job.image, format, { byteSize, format, jpegQuality }, settings);
   return { body, contentType, timings: { open: t1 - t0, decode: t2 - t1, encode: performance.now() - t2 } };
 }

@@ -3,6 +3,7 @@ import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../../src/errors.js';
 import { applyImageActions, DEFAULT_IMAGE_LIMITS, type ImageActionOptions, type ImageInput, planResize, type ProcessedImage, watermarkKeys } from '../../../src/image/actions.js';
+import { bufferReader, estimateJpegQuality } from '../../../src/image/jpeg-quality.js';
 import type { Gravity, ImageAction, OutputFormat, WatermarkAction } from '../../../src/process/image-process.js';
 
 type RGBA = { r: number; g: number; b: number; alpha?: number };
@@ -255,6 +256,25 @@ describe('encoding: format, quality, interlace', () => {
     const progressive = await run(noisy, [format('jpg'), { action: 'interlace', enabled: true }]);
     expect((await sharp(progressive.body).metadata()).isProgressive).toBe(true);
     expect((await sharp((await run(noisy, [format('jpg')])).body).metadata()).isProgressive).toBe(false);
+  });
+});
+
+describe('quality against the source JPEG (OSS: q relative, Q never above the source)', () => {
+  const quality = (relative: number | undefined, absolute: number | undefined): ImageAction => ({ action: 'quality', relative, absolute });
+  const written = async (out: ProcessedImage & { kind: 'encoded' }) => estimateJpegQuality(bufferReader(out.body));
+
+  it('q_50 of a quality-60 JPEG is 30; Q_90 of it stays 60, Q_40 is 40; Q wins over q', async () => {
+    const source = await jpg(64, 48);
+    const from60 = { defaultFormat: 'jpg' as const, source: { jpegQuality: 60 } };
+    expect(await written(await run(source, [quality(50, undefined)], from60))).toBe(30);
+    expect(await written(await run(source, [quality(undefined, 90)], from60))).toBe(60);
+    expect(await written(await run(source, [quality(undefined, 40)], from60))).toBe(40);
+    expect(await written(await run(source, [quality(10, 40)], from60))).toBe(40);
+  });
+
+  it('a source of unknown quality (a PNG, a video frame) counts as 100: q is then absolute', async () => {
+    expect(await written(await run(await png(64, 48), [quality(50, undefined), format('jpg')]))).toBe(50);
+    expect(await written(await run(await png(64, 48), [quality(1, undefined), format('jpg')], { source: { jpegQuality: 30 } }))).toBe(1);
   });
 });
 
