@@ -125,6 +125,7 @@ export function createApp(deps: Deps): Hono<AppEnv> {
       maxOutputDimension: config.limits.maxOutputDimension,
       snapshotCacheControl: config.http.snapshotCacheControl,
       objectCacheControl: config.http.objectCacheControl,
+      publicUrl: config.http.publicUrl,
       put: config.put,
       access,
       // OSS asynchronous processing submits IMM tasks through the RPC action's own path.

@@ -56,6 +56,8 @@ export interface Config {
     objectCacheControl: string;
     /** Largest request body other than an object PUT (IMM forms and JSON, stray bodies); larger → 413. */
     maxBodyBytes: number;
+    /** Base of the URLs the server hands out (a storyboard's sheets), `{bucket}` in it or not; undefined = the request's. */
+    publicUrl: string | undefined;
   };
   /** Bearer token for /_/metrics and health details; undefined = both open. */
   opsToken: string | undefined;
@@ -175,6 +177,12 @@ function storage(raw: string, name: string): StorageLocation {
 }
 
 /** An http(s) URL without query or fragment, trailing slashes dropped. */
+/** An http(s) base URL that may hold `{bucket}` (checked with a bucket name in its place). */
+function publicUrl(raw: string, name: string): string {
+  httpUrl(raw.replaceAll('{bucket}', 'bucket'), name, 'https://cdn.example.com or https://{bucket}.cdn.example.com');
+  return raw.replace(/\/+$/, '');
+}
+
 function httpUrl(raw: string, name: string, example: string): string {
   let url: URL | undefined;
   try {
@@ -305,6 +313,7 @@ export const SETTINGS = {
   avifQuality: { env: 'STILLFRAME_AVIF_QUALITY', help: 'AVIF quality (1–100).', parse: integer(1, 100), default: 55 },
   snapshotCacheControl: { env: 'STILLFRAME_CACHE_CONTROL', help: 'Cache-Control of snapshot images (drives browsers and CDNs).', parse: text, default: 'public, max-age=86400, stale-while-revalidate=3600' },
   objectCacheControl: { env: 'STILLFRAME_OBJECT_CACHE_CONTROL', help: 'Cache-Control of plain objects.', parse: text, default: 'public, max-age=3600' },
+  publicUrl: { env: 'STILLFRAME_PUBLIC_URL', help: "Base URL clients reach this server at (a CDN, a proxy's public name): storyboards list their sheet URLs as <base>/<bucket>/<key>, or <base>/<key> when the base holds {bucket} (https://{bucket}.cdn.example.com). Unset = the request's scheme (X-Forwarded-Proto) and Host.", shown: "(the request's)", parse: publicUrl, default: undefined as string | undefined },
   maxBodyBytes: { env: 'STILLFRAME_MAX_BODY_BYTES', help: 'Largest request body other than a PUT upload (IMM requests); counted as it streams in, larger → 413 before any parsing or signature check.', shown: '1MB', parse: (raw: string, name: string) => inRange(bytes(raw, name), 1024, 1024 ** 3, name), default: 1024 ** 2 },
   opsToken: { env: 'STILLFRAME_OPS_TOKEN', help: 'When set, /_/metrics needs Authorization: Bearer <token>, and /_/health shows only its status without it.', shown: '(open)', parse: (raw: string, name: string) => secretToken(raw, name) as string | undefined, default: undefined },
   shutdownGraceMs: { env: 'STILLFRAME_SHUTDOWN_GRACE_MS', help: 'On SIGTERM/SIGINT, how long in-flight requests may take before exit.', parse: integer(0), default: 25_000 },
@@ -417,7 +426,7 @@ export function loadConfig(env: Env = process.env, flags: Record<string, string>
       maxImageOutputPixels: s.maxImageOutputPixels,
     },
     quality: { jpeg: s.jpegQuality, webp: s.webpQuality, avif: s.avifQuality },
-    http: { snapshotCacheControl: s.snapshotCacheControl, objectCacheControl: s.objectCacheControl, maxBodyBytes: s.maxBodyBytes },
+    http: { snapshotCacheControl: s.snapshotCacheControl, objectCacheControl: s.objectCacheControl, maxBodyBytes: s.maxBodyBytes, publicUrl: s.publicUrl },
     opsToken: s.opsToken,
     shutdownGraceMs: s.shutdownGraceMs,
     demoMedia: s.demoMedia,

@@ -5,7 +5,7 @@
 //   signed with a key (OSS V1/V4 on object URLs, the RPC signature on IMM actions);
 // - a key may use every bucket unless STILLFRAME_KEY_BUCKETS lists the buckets it may use.
 import { errors } from '../errors.js';
-import { parseRawQuery, v1PresignSignature, verifyOssSignature } from './oss-auth.js';
+import { parseRawQuery, v1PresignSignature, v4PresignSignature, verifyOssSignature } from './oss-auth.js';
 
 export type BucketAcl = 'private' | 'public-read';
 
@@ -34,11 +34,17 @@ export interface AccessControl {
    */
   authorizeObject(request: () => Request, url: URL, bucket: string, key: string, mode: 'read' | 'write'): string | undefined;
   /**
-   * A V1 presigned GET of `/bucket/key?<query>` by this AccessKeyId until `expires` (Unix s): the
-   * `Signature`, or undefined when the key is not configured. For URLs the server hands out (storyboards).
+   * Presigns a GET of `/bucket/key?<query>` as `as` says (V1 or V4, that key, that expiry): the query
+   * parameters to add, or undefined when the key is not configured. For URLs the server hands out
+   * (a storyboard's sheets).
    */
-  presignV1(accessKeyId: string, bucket: string, key: string, query: Record<string, string>, expires: string): string | undefined;
+  presign(bucket: string, key: string, query: Record<string, string>, as: PresignAs): Record<string, string> | undefined;
 }
+
+/** How a handed-out URL is signed: V1 until `expires` (Unix s), or V4 in the scope and validity of a V4 URL. */
+export type PresignAs =
+  | { version: 1; accessKeyId: string; expires: string }
+  | { version: 4; accessKeyId: string; credential: string; date: string; expires: string };
 
 export function createAccessControl(settings: AccessSettings): AccessControl {
   const enabled = Object.keys(settings.keys).length > 0;
@@ -71,9 +77,14 @@ export function createAccessControl(settings: AccessSettings): AccessControl {
       }
       return principal;
     },
-    presignV1(accessKeyId, bucket, key, query, expires) {
-      if (!Object.hasOwn(settings.keys, accessKeyId)) return undefined;
-      return v1PresignSignature(settings.keys[accessKeyId]!, bucket, key, query, expires);
+    presign(bucket, key, query, as): Record<string, string> | undefined {
+      if (!Object.hasOwn(settings.keys, as.accessKeyId)) return undefined;
+      const secret = settings.keys[as.accessKeyId]!;
+      if (as.version === 1) {
+        return { OSSAccessKeyId: as.accessKeyId, Expires: as.expires, Signature: v1PresignSignature(secret, bucket, key, query, as.expires) };
+      }
+      const v4 = { 'x-oss-signature-version': 'OSS4-HMAC-SHA256', 'x-oss-credential': as.credential, 'x-oss-date': as.date, 'x-oss-expires': as.expires };
+      return { ...v4, 'x-oss-signature': v4PresignSignature(secret, bucket, key, { ...query, ...v4 }) };
     },
   };
 }

@@ -30,6 +30,8 @@ export interface ObjectRoutesDeps {
   maxOutputDimension: number;
   snapshotCacheControl: string;
   objectCacheControl: string;
+  /** STILLFRAME_PUBLIC_URL: the base of the URLs handed out (a storyboard's sheets); undefined = the request's. */
+  publicUrl: string | undefined;
   /** PUT /{bucket}/{key} uploads; absent or disabled → 405. */
   put?: { enabled: boolean; maxBytes: number };
   /** Signatures and bucket ACLs (src/http/access.ts); open when no keys exist. */
@@ -82,6 +84,7 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
     processSeconds: deps.processSeconds,
     maxOutputDimension: deps.maxOutputDimension,
     cacheControl: deps.snapshotCacheControl,
+    publicUrl: deps.publicUrl,
   });
   const asyncProcess = deps.asyncProcess && createAsyncProcessHandler({ ...deps.asyncProcess, access: deps.access, stats: deps.stats });
 
@@ -92,11 +95,11 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
     if (url.searchParams.has('x-oss-async-process')) throw errors.asyncProcessNotAllowed();
     const { bucket, key } = locateObject(deps.domain ? (requestHeader(c, 'host') ?? '') : '', url.pathname, deps.domain);
     // Before anything is read: a private object's existence is not revealed to an unsigned request.
-    deps.access.authorizeObject(() => c.req.raw, url, bucket, key, 'read');
+    const principal = deps.access.authorizeObject(() => c.req.raw, url, bucket, key, 'read');
     const process = oneProcess(url);
     const isHead = c.req.method === 'HEAD';
 
-    if (process !== undefined) return processes.answer(c, bucket, key, process);
+    if (process !== undefined) return processes.answer(c, bucket, key, process, principal);
 
     const stat = await deps.store.stat(bucket, key);
     const validators = { etag: stat.etag, lastModified: stat.lastModified };

@@ -110,6 +110,17 @@ export function v1PresignSignature(secret: string, bucket: string, key: string, 
   return v1Sign(secret, v1StringToSign({ method: 'GET', headers: new Headers(), query: params, bucket, key }, expires));
 }
 
+/**
+ * The `x-oss-signature` of a V4 presigned URL (GET, no headers) for `/bucket/key` whose query (decoded)
+ * already holds x-oss-signature-version, x-oss-credential, x-oss-date and x-oss-expires: what ali-oss's
+ * signatureUrlV4 computes.
+ */
+export function v4PresignSignature(secret: string, bucket: string, key: string, query: Record<string, string>): string {
+  const params = Object.entries(query).map(([name, value]) => ({ name, value }));
+  const scope = parseCredential(query['x-oss-credential'] ?? '');
+  return v4Signature(secret, scope, query['x-oss-date'] ?? '', v4CanonicalRequest({ method: 'GET', headers: new Headers(), query: params, bucket, key }, [], true));
+}
+
 /** yyyymmdd'T'HHMMss'Z' → ms, or NaN. */
 function parseV4Date(value: string): number {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);

@@ -14,7 +14,7 @@ import { spriteProcess, storyboardJson, storyboardVtt, type PreviewPlan, type St
 import type { StatCache } from '../source/stat-cache.js';
 import type { ObjectStat, ObjectStore } from '../source/store.js';
 import type { StyleStore } from '../styles/store.js';
-import type { AccessControl } from './access.js';
+import type { AccessControl, PresignAs } from './access.js';
 import { evaluateConditions } from './conditional.js';
 import { requestHeader, requestHeaders, requestSignal, withRequestId, type AppEnv } from './context.js';
 
@@ -29,6 +29,8 @@ export interface ProcessRoutesDeps {
   processSeconds?: Histogram;
   maxOutputDimension: number;
   cacheControl: string;
+  /** STILLFRAME_PUBLIC_URL: the base of the URLs handed out (a storyboard's sheets); undefined = the request's. */
+  publicUrl: string | undefined;
 }
 
 /** A parsed process whose style (if any) is resolved: what the capture core is asked for. */
@@ -41,6 +43,7 @@ type StoryboardPlan = Extract<PreviewPlan, { type: 'storyboard' }>;
 const MAX_PARSED = 1000;
 
 const ms = (value: number) => value.toFixed(1);
+const HOUR_MS = 3_600_000;
 
 function answerEtag(sourceEtag: string, canonical: string): string {
   return `"${createHash('sha1').update(`${sourceEtag}\u0000${canonical}`).digest('hex').slice(0, 32)}"`;
@@ -140,37 +143,48 @@ export function createProcessHandlers(deps: ProcessRoutesDeps) {
   }
 
   /**
-   * A storyboard's sheet URLs: this request's scheme (X-Forwarded-Proto when a proxy says https), Host and
-   * path, with the sheet's `video/sprite` process — presigned with the same AccessKeyId and Expires when
-   * the storyboard's own URL was a V1 presigned one (the key may read this object until then).
+   * A storyboard's sheet URLs, each with the sheet's `video/sprite` process. Under STILLFRAME_PUBLIC_URL
+   * when set, else this request's scheme (X-Forwarded-Proto when a proxy says https), Host and path. A
+   * signed storyboard lists signed sheets (the key may read this object): a V1 or V4 presigned one with
+   * the same key and expiry; a header-signed one V1-presigned for the rest of this hour and the next.
    */
-  function sheetUrls(c: Context<AppEnv>, bucket: string, key: string, plan: StoryboardPlan) {
+  function sheetUrls(c: Context<AppEnv>, bucket: string, key: string, plan: StoryboardPlan, principal: string | undefined) {
     const url = c.get('url') ?? new URL(c.req.url);
-    const forwarded = requestHeader(c, 'x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase();
-    const scheme = forwarded === 'https' || forwarded === 'http' ? forwarded : url.protocol.slice(0, -1);
-    const base = `${scheme}://${requestHeader(c, 'host') ?? url.host}${url.pathname}`;
-    const accessKeyId = url.searchParams.get('OSSAccessKeyId');
-    const expires = url.searchParams.get('Expires');
-    const signing = deps.access.enabled && accessKeyId && expires && url.searchParams.has('Signature') ? { accessKeyId, expires } : undefined;
+    const base = publicBase(c, url, bucket, key);
+    const signing = principal === undefined ? undefined : signingOf(url, principal);
     const sheetUrl = (sheet: number) => {
-      const process = spriteProcess(plan.spec, sheet);
-      let href = `${base}?x-oss-process=${encodeURIComponent(process)}`;
-      if (signing) {
-        const signature = deps.access.presignV1(signing.accessKeyId, bucket, key, { 'x-oss-process': process }, signing.expires);
-        if (signature !== undefined) {
-          href += `&OSSAccessKeyId=${encodeURIComponent(signing.accessKeyId)}&Expires=${signing.expires}&Signature=${encodeURIComponent(signature)}`;
-        }
-      }
-      return href;
+      const query: Record<string, string> = { 'x-oss-process': spriteProcess(plan.spec, sheet) };
+      Object.assign(query, signing && deps.access.presign(bucket, key, query, signing));
+      return `${base}?${Object.entries(query).map(([name, value]) => `${name}=${encodeURIComponent(value)}`).join('&')}`;
     };
     // The text depends on these as well as on the source: part of its ETag.
-    return { sheetUrl, variant: `\u0000${base}\u0000${signing ? `${signing.accessKeyId}\u0000${signing.expires}` : ''}` };
+    return { sheetUrl, variant: `\u0000${base}\u0000${signing ? JSON.stringify(signing) : ''}` };
+  }
+
+  function publicBase(c: Context<AppEnv>, url: URL, bucket: string, key: string): string {
+    const path = key.split('/').map(encodeURIComponent).join('/');
+    if (deps.publicUrl?.includes('{bucket}')) return `${deps.publicUrl.replace('{bucket}', bucket)}/${path}`;
+    if (deps.publicUrl) return `${deps.publicUrl}/${encodeURIComponent(bucket)}/${path}`;
+    const forwarded = requestHeader(c, 'x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase();
+    const scheme = forwarded === 'https' || forwarded === 'http' ? forwarded : url.protocol.slice(0, -1);
+    return `${scheme}://${requestHeader(c, 'host') ?? url.host}${url.pathname}`;
+  }
+
+  /** How the sheets are signed, after how this request was (its signature is already verified). */
+  function signingOf(url: URL, accessKeyId: string): PresignAs {
+    const q = url.searchParams;
+    const [credential, date, expires] = [q.get('x-oss-credential'), q.get('x-oss-date'), q.get('x-oss-expires')];
+    if (credential && date && expires) return { version: 4, accessKeyId, credential, date, expires };
+    const v1Expires = q.get('Expires');
+    if (v1Expires && q.has('Signature')) return { version: 1, accessKeyId, expires: v1Expires };
+    // Header-signed: valid at least an hour, the same URLs (and ETag) all hour long.
+    return { version: 1, accessKeyId, expires: String((Math.floor(Date.now() / HOUR_MS) + 2) * (HOUR_MS / 1000)) };
   }
 
   /** GET/HEAD with `x-oss-process`: the processed image, or 304 from the source's stat alone. */
-  async function answer(c: Context<AppEnv>, bucket: string, key: string, process: string): Promise<Response> {
+  async function answer(c: Context<AppEnv>, bucket: string, key: string, process: string, principal: string | undefined): Promise<Response> {
     const { work, canonical, vary, storyboard } = await prepare(c, bucket, process);
-    const urls = storyboard ? sheetUrls(c, bucket, key, storyboard) : undefined;
+    const urls = storyboard ? sheetUrls(c, bucket, key, storyboard, principal) : undefined;
     const etagKey = urls ? canonical + urls.variant : canonical;
     const validators = (stat: ObjectStat) => {
       const headers: Record<string, string> = { ETag: etagOf(stat, etagKey), 'Last-Modified': httpDate(stat.lastModified), 'Cache-Control': deps.cacheControl };

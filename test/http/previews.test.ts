@@ -205,6 +205,51 @@ describe('video/storyboard', () => {
     sheet.searchParams.delete('Signature');
     expect((await fetch(sheet)).status).toBe(403);
   });
+  it('a V4 presigned storyboard lists sheets V4-signed in the same scope and validity; they answer', async () => {
+    const client = ossClient(server.url, { ak: AK, secret: SECRET }, 'priv', { v4: true });
+    const url = new URL(await client.signatureUrlV4('GET', 600, { queries: { 'x-oss-process': 'video/storyboard,inter_2000,sw_96,tw_2,th_1' } }, 'clip.mp4'));
+    const res = await fetch(url);
+    expect(res.status).toBe(200);
+    const sheet = new URL(cuesOf(await res.text())[1]![2].split('#')[0]!);
+    for (const name of ['x-oss-signature-version', 'x-oss-credential', 'x-oss-date', 'x-oss-expires']) {
+      expect(sheet.searchParams.get(name), name).toBe(url.searchParams.get(name));
+    }
+    const image = await fetch(sheet);
+    expect(image.status).toBe(200);
+    expect(await tilesOf(Buffer.from(await image.arrayBuffer()), 2, 2, 96, 72)).toEqual([0, 50]);
+    sheet.searchParams.set('x-oss-process', 'video/sprite,ss_0,m_inter,inter_2000,num_0,sw_96,tw_2,th_1,pad_0,margin_0,f_png,i_0');
+    expect((await fetch(sheet)).status).toBe(403);
+  });
+
+  it('a header-signed storyboard lists sheets V1-presigned by the same key for the rest of the hour and the next', async () => {
+    const client = ossClient(server.url, { ak: AK, secret: SECRET }, 'priv');
+    const { content } = await client.get('clip.mp4', { process: 'video/storyboard,inter_2000,sw_96,tw_2,th_1' });
+    const sheet = new URL(cuesOf(String(content))[0]![2].split('#')[0]!);
+    expect(sheet.searchParams.get('OSSAccessKeyId')).toBe(AK);
+    const expires = Number(sheet.searchParams.get('Expires')) * 1000;
+    expect(expires % 3_600_000).toBe(0);
+    expect(expires - Date.now()).toBeGreaterThan(3_600_000 - 5_000);
+    expect(expires - Date.now()).toBeLessThanOrEqual(7_200_000);
+    expect((await fetch(sheet)).status).toBe(200);
+  });
+
+  it('STILLFRAME_PUBLIC_URL: sheet URLs under it, path-style or with {bucket} in the host', async () => {
+    const clip = await fixture({ container: 'mp4', codec: 'h264', seconds: 4 });
+    for (const [publicUrl, expected] of [
+      ['https://cdn.example.com/media/', 'https://cdn.example.com/media/pub/dir/my%20clip.mp4?x-oss-process='],
+      ['https://{bucket}.cdn.example.com', 'https://pub.cdn.example.com/dir/my%20clip.mp4?x-oss-process='],
+    ] as const) {
+      const behind = await startServer({ objects: { 'pub/dir/my clip.mp4': clip }, env: { STILLFRAME_PUBLIC_URL: publicUrl, STILLFRAME_WORKERS: '1' } });
+      try {
+        const res = await processCall(behind, 'pub/dir/my%20clip.mp4', 'video/storyboard,inter_2000,sw_96,tw_2,th_1', { host: 'internal:8080', 'x-forwarded-proto': 'http' });
+        expect(res.status).toBe(200);
+        const url = cuesOf(res.body.toString())[0]![2];
+        expect(url.startsWith(expected), url).toBe(true);
+      } finally {
+        await behind.close();
+      }
+    }
+  }, 60_000);
 });
 
 describe('video/animation', () => {

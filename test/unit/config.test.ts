@@ -70,6 +70,12 @@ describe('storage settings', () => {
     expect(c.tasks.stateDir).toMatch(/\.stillframe$/);
   });
 
+  it('a public base URL, with or without {bucket}, without its trailing slash', () => {
+    expect(loadConfig({ STILLFRAME_PUBLIC_URL: 'https://cdn.example.com/media/' }).http.publicUrl).toBe('https://cdn.example.com/media');
+    expect(loadConfig({ STILLFRAME_PUBLIC_URL: 'https://{bucket}.cdn.example.com' }).http.publicUrl).toBe('https://{bucket}.cdn.example.com');
+    expect(loadConfig({}).http.publicUrl).toBeUndefined();
+  });
+
   it('an http(s) origin with a prefix', () => {
     expect(loadConfig({ STILLFRAME_STORAGE: 'https://origin.example.com/prefix/' }).storage).toEqual({ kind: 'http', url: 'https://origin.example.com/prefix' });
     expect(loadConfig({ STILLFRAME_STORAGE: 'http://127.0.0.1:8000' }).storage).toEqual({ kind: 'http', url: 'http://127.0.0.1:8000' });
@@ -84,6 +90,8 @@ describe('storage settings', () => {
     [{ STILLFRAME_OUTPUT_STORAGE: 'https://origin.example.com/' }, /STILLFRAME_OUTPUT_STORAGE must be file:\/\/\/dir or s3:\/\//],
     [{ STILLFRAME_BLOCK_SIZE: '4KB' }, /STILLFRAME_BLOCK_SIZE must be between 65536 and 8388608 bytes/],
     [{ STILLFRAME_ALLOW_PUT: 'maybe' }, /STILLFRAME_ALLOW_PUT must be true or false/],
+    [{ STILLFRAME_PUBLIC_URL: 'cdn.example.com' }, /STILLFRAME_PUBLIC_URL must be an http\(s\) URL such as https:\/\/cdn.example.com/],
+    [{ STILLFRAME_PUBLIC_URL: 'https://{bucket}.cdn.example.com/?x=1' }, /STILLFRAME_PUBLIC_URL must be an http\(s\) URL/],
   ])('refuses %o', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
