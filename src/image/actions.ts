@@ -42,13 +42,15 @@
 // - info: FileSize, Format, FrameCount, ImageHeight, ImageWidth (stored, un-oriented size), ResolutionUnit,
 //   XResolution, YResolution (EXIF, else the file's density), then the EXIF IFD0/Exif/GPS tags; dates as
 //   `YYYY:MM:DD HH:MM:SS`, rationals as `n/d`, lists comma-separated, binary tags left out; keys sorted.
-// - Animated GIF/WebP stay animated through resize (not `p`), crop, quality, interlace and format gif/webp;
-//   any other action, or another output format, works on the first frame.
+// - Animated GIF/WebP stay animated through resize (not `p`), crop, quality, interlace and format gif/webp
+//   (OSS), and — where OSS is silent — through watermark, blur, bright, contrast and sharpen, frame by
+//   frame; any other action (rotate, circle, rounded-corners, indexcrop, p …), or another output format,
+//   works on the first frame.
 // - watermark: text is rendered by Pango; OSS font names map to their families with DejaVu Sans (installed)
 //   as the fallback; `size` is pixels; `shadow` is a black copy offset by size/20 px (≥ 1) at that opacity;
 //   `rotate` turns the text clockwise; `fill` tiles the watermark (text and/or image) over the whole image,
 //   tiles `x` px apart horizontally and `y` px vertically. `P_` fits the watermark image in a box P% of the
-//   main image's size. `voffset` > 0 moves the watermark up. Watermarks make animated images static.
+//   main image's size. `voffset` > 0 moves the watermark up. On an animation every frame is marked.
 // - rounded-corners on a GIF (OSS: unsupported) applies to the first frame.
 import exifReader from 'exif-reader';
 import sharp, { type Metadata, type OverlayOptions, type Sharp } from 'sharp';
@@ -366,6 +368,13 @@ function keepsAnimation(action: ImageAction): boolean {
     case 'quality':
     case 'interlace':
     case 'auto-orient':
+    // Where OSS is silent, frame by frame (as imgproxy and Cloudinary do): a watermarked or sharpened
+    // animation stays one.
+    case 'watermark':
+    case 'blur':
+    case 'bright':
+    case 'contrast':
+    case 'sharpen':
       return true;
     case 'format':
       return action.format === 'gif' || action.format === 'webp';
@@ -770,12 +779,13 @@ async function combine(first: Pixels, second: Pixels, align: 0 | 1 | 2, interval
   );
 }
 
+/** The watermark is laid out on the first frame and composited onto every frame (all the same size). */
 async function watermark(main: Pixels, w: WatermarkAction, ctx: Context): Promise<Pixels> {
   const base = firstFrame(main);
   const text = w.text ? await renderText(w.text) : undefined;
   const image = w.image ? await renderImageWatermark(w.image, base, ctx) : undefined;
   let mark = text && image ? await combine(w.order === 0 ? image : text, w.order === 0 ? text : image, w.align, w.interval) : (text ?? image);
-  if (!mark) return base;
+  if (!mark) return main;
   mark = scaleAlpha(mark, w.opacity / 100);
   const overlays: OverlayOptions[] = [];
   const fill = w.text?.fill ?? false;
@@ -794,8 +804,8 @@ async function watermark(main: Pixels, w: WatermarkAction, ctx: Context): Promis
     const top = middleRow ? origin.top - w.voffset : origin.top + (w.gravity.startsWith('n') ? w.y : w.gravity.startsWith('s') ? -w.y : 0);
     overlays.push(...placed(mark, left, top, base));
   }
-  if (overlays.length === 0) return base;
-  return toPixels(rawImage(base).composite(overlays), 1);
+  if (overlays.length === 0) return main;
+  return perFrame(main, (image) => image.composite(overlays));
 }
 
 /** An overlay at (left, top), clipped to the image (sharp refuses overlays that stick out). */

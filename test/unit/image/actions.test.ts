@@ -384,6 +384,24 @@ describe('animated sources', () => {
     expect(second[1]).toBeGreaterThan(200);
   });
 
+  it.each(['gif', 'webp'] as const)('%s: an image watermark marks every frame, and blur/bright keep the frames', async (fmt) => {
+    const logo = await png(8, 8, '#ffffff');
+    const out = await run(await animated(fmt), [mark({ image: { key: 'logo.png', actions: [], percent: undefined }, gravity: 'nw', x: 0, y: 0 })], {
+      defaultFormat: fmt,
+      watermarks: { 'logo.png': logo },
+    });
+    expect(await size(out)).toMatchObject({ width: 40, height: 30, pages: 3 });
+    for (let page = 0; page < 3; page++) {
+      const frame = await sharp(out.body, { page }).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+      const at = (x: number, y: number) => [...frame.data.subarray((y * 40 + x) * 3, (y * 40 + x) * 3 + 3)];
+      // White under the mark, the frame's own colour (red, green, blue in turn) beside it.
+      expect(at(2, 2).every((v) => v > 230), `page ${page} marked`).toBe(true);
+      expect(at(20, 20)[page]!, `page ${page} colour`).toBeGreaterThan(200);
+    }
+    const filtered = await run(await animated(fmt), [{ action: 'blur', radius: 3, sigma: 2 }, { action: 'bright', value: 10 }], { defaultFormat: fmt });
+    expect((await size(filtered)).pages).toBe(3);
+  });
+
   it('rotate, percentage resize, other formats: the first frame only', async () => {
     const source = await animated('gif');
     expect((await size(await run(source, [{ action: 'rotate', degrees: 90 }], { defaultFormat: 'gif' }))).pages).toBe(1);
