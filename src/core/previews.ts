@@ -11,7 +11,7 @@ import type { RgbPicture } from '../image/render.js';
 import type { ExtractJob, ExtractResult, ExtractedFrame, FrameIndex } from '../media/protocol.js';
 import { checkSheetSize, PREVIEW_BOUNDS, type PreviewPlan, type SheetSpec, type StoryboardTimeline } from '../process/preview-process.js';
 import type { SnapshotMode } from '../process/imm-request.js';
-import { framesAtTimes, keyframeOf, keyframesIn, sampleTimes, videoEndOf, type SamplingSpec } from '../tasks/frame-plan.js';
+import { everyFrameIn, framesAtTimes, keyframeOf, keyframesIn, samplesEveryFrame, sampleTimes, videoEndOf, type SamplingSpec } from '../tasks/frame-plan.js';
 import type { IndexedSource, Timings } from './capture.js';
 import type { Quality } from '../image/render.js';
 
@@ -60,8 +60,8 @@ function tilesOf(source: IndexedSource, spec: SheetSpec, action: string): Timeli
   checkStart(sampling.startMs, duration, action);
   const clip = { start: 0, end: duration };
   const sample: SamplingSpec = { field: action, startTime: sampling.startMs / 1000, interval: sampling.intervalMs / 1000, number: sampling.number, mode: MODE[sampling.mode] };
-  if (sampling.mode === 'key') {
-    const frames = keyframesIn(index, video.startTime, sample, clip);
+  if (sampling.mode === 'key' || samplesEveryFrame(sample, video.frameDuration)) {
+    const frames = sampling.mode === 'key' ? keyframesIn(index, video.startTime, sample, clip) : everyFrameIn(index, video.startTime, sample, clip);
     if (frames.length === 0) throw errors.invalidArgument(`${action}: the video has no key frame at or after ss_${sampling.startMs}.`);
     return { index, frames, starts: frames.map((i) => Math.max(0, index.pts[i]! - video.startTime)), duration };
   }

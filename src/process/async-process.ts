@@ -40,6 +40,13 @@ const IMM_TILE_DEFAULT = 6;
 
 const seconds = (ms: number) => ms / 1000;
 
+/**
+ * OSS's `inter` of snapshots and sprites: inter_0 is "every frame", which IMM's Interval (> 0) says as
+ * any interval shorter than a frame (clamped to the frame interval: each frame once).
+ */
+const frameInterval = (ms: number) => (ms === 0 ? EVERY_FRAME_SECONDS : seconds(ms));
+const EVERY_FRAME_SECONDS = 0.001;
+
 /** Puts defined values in, in order: the IMM JSON lists only what the request said. */
 function fields(entries: [string, string | number | undefined][]): Record<string, string | number> {
   const out: Record<string, string | number> = {};
@@ -75,11 +82,11 @@ function size(p: Params, action: string, px: [string, string], percents: [string
 function parseSnapshots(p: Params, action: string) {
   const [width, height] = size(p, action, ['w', 'h'], ['pw', 'ph']);
   const ss = p.int('ss', 0, MAX_MS);
-  const inter = p.int('inter', 1, MAX_MS);
+  const inter = p.int('inter', 0, MAX_MS);
   return fields([
     ['Format', required(p.oneOf('f', ['jpg', 'png'] as const), action, 'f', 'jpg or png')],
     ['StartTime', ss === undefined ? undefined : seconds(ss)],
-    ['Interval', inter === undefined ? undefined : seconds(inter)],
+    ['Interval', inter === undefined ? undefined : frameInterval(inter)],
     ['Number', p.int('num', 0, MAX_NUMBER)],
     ['Width', width],
     ['Height', height],
@@ -96,11 +103,11 @@ function parseSprite(p: Params, action: string) {
   if (thr !== undefined && mode !== 'dhash') throw errors.imageParam(action, 'thr', 'no value unless m is dhash', String(thr));
   if (mode === 'average' && !num) throw errors.imageParam(action, 'num', 'integer between 1 and 1000000 with m_avg (the tiles to spread over the video)', String(num ?? '(none)'));
   const ss = p.int('ss', 0, MAX_MS);
-  const inter = p.int('inter', 1, MAX_MS);
+  const inter = p.int('inter', 0, MAX_MS);
   return fields([
     ['Format', required(p.oneOf('f', ['jpg', 'png'] as const), action, 'f', 'jpg or png')],
     ['StartTime', ss === undefined ? undefined : seconds(ss)],
-    ['Interval', inter === undefined ? undefined : seconds(inter)],
+    ['Interval', inter === undefined ? undefined : frameInterval(inter)],
     ['Number', num],
     ['Mode', mode],
     // OSS's thr defaults to 0; IMM's dhash needs a Threshold (or a Number) to choose frames.

@@ -24,7 +24,7 @@ export interface Sampling {
   /** ms from the video stream's first frame. */
   startMs: number;
   mode: SamplingMode;
-  /** ms between tiles (mode inter; 0 otherwise). */
+  /** ms between tiles (mode inter, where 0 or less than a frame = every frame; 0 in the other modes). */
   intervalMs: number;
   /** Tiles wanted over every sheet; 0 = until the end of the video (mode avg: required). */
   number: number;
@@ -106,7 +106,8 @@ function parseSheetSpec(p: Params, format: SheetFormat): SheetSpec {
   const { minTileSide, maxTileSide, maxTilesPerSheet, maxSheetSide } = PREVIEW_BOUNDS;
   const mode = p.oneOf('m', MODES) ?? 'inter';
   const startMs = p.int('ss', 0, MAX_TIME_MS) ?? 0;
-  const interval = p.int('inter', 1, MAX_INTERVAL_MS);
+  // inter_0 (OSS: "every frame"), like any interval shorter than a frame, takes each frame once.
+  const interval = p.int('inter', 0, MAX_INTERVAL_MS);
   const number = p.int('num', 0, MAX_NUMBER) ?? 0;
   if (mode !== 'inter' && interval !== undefined) throw errors.imageProcess(`Parameter "inter" only applies to m_inter in ${p.action}.`);
   if (mode === 'avg' && number === 0) throw errors.imageProcess(`m_avg needs num (tiles spread evenly from ss to the end) in ${p.action}.`);

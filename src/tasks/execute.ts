@@ -39,7 +39,7 @@ import {
 } from '../process/imm-request.js';
 import type { ObjectStat, ObjectStore } from '../source/store.js';
 import { DhashSelector, HASH_THUMBNAIL, hashOfThumbnail } from './dhash.js';
-import { clipOf, framesAtTimes, keyframeOf, keyframesIn, sampleTimes, videoEndOf } from './frame-plan.js';
+import { clipOf, everyFrameIn, framesAtTimes, keyframeOf, keyframesIn, samplesEveryFrame, sampleTimes, videoEndOf } from './frame-plan.js';
 import type { OutputRecord } from './records.js';
 import type { Quality } from '../image/render.js';
 
@@ -199,7 +199,9 @@ function selectionOf(opened: Opened, spec: FrameSelection): { selection: Selecti
     const samples = [...new Set(framesAtTimes(index, video.startTime, sampleTimes(spec, clip)))];
     return { selection: { kind: 'dhash', samples }, units: samples.length };
   }
-  const frames = framesAtTimes(index, video.startTime, sampleTimes(spec, clip));
+  const frames = samplesEveryFrame(spec, video.frameDuration)
+    ? everyFrameIn(index, video.startTime, spec, clip)
+    : framesAtTimes(index, video.startTime, sampleTimes(spec, clip));
   return { selection: { kind: 'frames', frames, keyframes: false }, units: frames.length };
 }
 
@@ -334,12 +336,16 @@ async function writeAnimation(step: Step, plan: Plan, spec: AnimationSpec, chose
     },
   );
   if (done || !frames.length) return;
-  const body = await encodeAnimation(frames, animationFps(spec), spec.format, step.deps.quality);
+  const body = await encodeAnimation(frames, animationFps(spec, plan.opened.source.video.frameDuration), spec.format, step.deps.quality);
   await writeOutput(step, plan, 1, body, { TimeMs: times[0]!, Width: frames[0]!.width, Height: frames[0]!.height, FramesMs: times });
 }
 
-/** An animation's output frame rate: FrameRate, else one frame per Interval (real time). */
-export const animationFps = (spec: Pick<AnimationSpec, 'frameRate' | 'interval'>) => spec.frameRate ?? 1 / spec.interval;
+/**
+ * An animation's output frame rate: FrameRate, else one frame per Interval (real time) — per frame of
+ * the video when the Interval is shorter than one (every frame is taken once then).
+ */
+export const animationFps = (spec: Pick<AnimationSpec, 'frameRate' | 'interval'>, frameDuration: number) =>
+  spec.frameRate ?? 1 / Math.max(spec.interval, frameDuration);
 
 /** Has the workers decode `frames` (indices into `index`) and hands each to `onFrame`, in order. */
 async function extract(

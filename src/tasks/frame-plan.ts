@@ -81,13 +81,30 @@ export function sampleTimes(spec: SamplingSpec, clip: Clip): number[] {
 
 /** Frame indices of the key frames in the clip from the spec's StartTime, at most Number (0 = all). */
 export function keyframesIn(index: FrameIndex, streamStart: number, spec: SamplingSpec, clip: Clip): number[] {
+  return framesFrom(index, streamStart, spec, clip, true);
+}
+
+/**
+ * An interval shorter than one frame of the video (OSS's `inter_0`, "every frame", included) is clamped
+ * to the frame interval, as OSS documents: each frame once (everyFrameIn), never the same frame twice.
+ */
+export function samplesEveryFrame(spec: SamplingSpec, frameDuration: number): boolean {
+  return spec.mode === 'interval' && (spec.interval <= 0 || spec.interval < frameDuration - SLACK);
+}
+
+/** Frame indices of every frame in the clip from the spec's StartTime, at most Number (0 = all). */
+export function everyFrameIn(index: FrameIndex, streamStart: number, spec: SamplingSpec, clip: Clip): number[] {
+  return framesFrom(index, streamStart, spec, clip, false);
+}
+
+function framesFrom(index: FrameIndex, streamStart: number, spec: SamplingSpec, clip: Clip, keyframesOnly: boolean): number[] {
   const from = streamStart + specStart(spec, clip) - SLACK;
   const to = streamStart + clip.end - SLACK;
   const found: number[] = [];
   for (let i = 0; i < index.pts.length; i++) {
     const pts = index.pts[i]!;
     if (pts >= to) break;
-    if (index.key[i] && pts >= from) {
+    if ((!keyframesOnly || index.key[i]) && pts >= from) {
       found.push(i);
       if (spec.number > 0 && found.length >= spec.number) break;
     }

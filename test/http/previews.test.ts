@@ -60,6 +60,16 @@ describe('video/sprite', () => {
     expect(res.headers['server-timing']).toMatch(/open;dur=.*decode;dur=.*encode;dur=.*total;dur=/);
   });
 
+  it('inter_0 (OSS: every frame) and an inter shorter than a frame: each frame once, in order', async () => {
+    for (const inter of [0, 10]) {
+      const res = await call('pub/clip.mp4', `video/sprite,ss_1000,inter_${inter},num_6,sw_96,tw_3,th_2,f_png`);
+      expect(res.status).toBe(200);
+      expect(await tilesOf(res.body, 3, 6, 96, 72)).toEqual([25, 26, 27, 28, 29, 30]);
+    }
+    const vtt = await call('pub/clip.mp4', 'video/storyboard,inter_0,num_3,sw_96,tw_3,th_1');
+    expect(cuesOf(vtt.body.toString()).map(([start]) => start)).toEqual(['00:00:00.000', '00:00:00.040', '00:00:00.080']);
+  });
+
   it('several sheets: i_ picks one; the last is cut to the rows it uses; past the last is a 400', async () => {
     // 10 tiles (0, 0.4 … 3.6 s), 4 a sheet: sheets of 4, 4 and 2.
     const process = (i: number) => `video/sprite,inter_400,sw_96,tw_2,th_2,f_png,i_${i}`;

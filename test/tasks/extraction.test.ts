@@ -56,6 +56,11 @@ describe('decoding only what a task needs', () => {
     expect(after.decoded - before.decoded).toBeLessThanOrEqual(200);
   });
 
+  it('an Interval shorter than a frame: every frame once from StartTime (no frame twice)', async () => {
+    const task = await server.run(request('v.mp4', { StartTime: 1.01, Interval: 0.01, Number: 12 }));
+    expect(await indices(server, task)).toEqual(range(12, (i) => 26 + i));
+  });
+
   it('sparse interval (Interval ≫ GOP): a jump per frame, not a full decode', async () => {
     const before = await counters(server);
     const task = await server.run(request('long.mp4', { Interval: 10 }));

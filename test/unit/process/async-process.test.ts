@@ -92,7 +92,7 @@ describe('parameters: each bad value is a 400 naming it', () => {
     ['video/snapshots,f_jpg,ph_201', 'video/snapshots ph'],
     ['video/snapshots,f_jpg,pw_150', 'video/snapshots pw'],
     ['video/snapshots,f_jpg,ss_-1', 'video/snapshots ss'],
-    ['video/snapshots,f_jpg,inter_0', 'video/snapshots inter'],
+    ['video/snapshots,f_jpg,inter_-1', 'video/snapshots inter'],
     ['video/snapshots,f_jpg,num_x', 'video/snapshots num'],
     ['video/snapshots,f_jpg,scaletype_pad', 'video/snapshots scaletype'],
     ['video/sprite,f_webp', 'video/sprite f'],
@@ -167,6 +167,11 @@ describe('video/sprite → Targets[].Image.Sprites', () => {
       Format: 'jpg', URI: 'oss://media/sprites/s_{index}.{autoext}', StartTime: 2, Interval: 0.5, Number: 50, Mode: 'dhash', Threshold: 20,
       ScaleType: 'fit', ScaleWidth: 120, ScaleHeight: 68, TileWidth: 10, TileHeight: 5, Pad: 4, Margin: 8,
     });
+  });
+
+  it('inter_0 ("every frame") → an Interval shorter than any frame (1 ms), which takes each frame once', () => {
+    expect(target(`video/sprite,f_jpg,inter_0|${saveas('s')}`).spec).toMatchObject({ Interval: 0.001 });
+    expect(target(`video/snapshots,f_jpg,inter_0,num_5|${saveas('f')}`).spec).toMatchObject({ Interval: 0.001, Number: 5 });
   });
 
   it('OSS\'s official example', () => {

@@ -71,7 +71,7 @@ describe('parsePreviewProcess', () => {
     ['video/sprite,sh_4097', /between 16 and 4096 for video\/sprite sh/],
     ['video/sprite,sw_2000,tw_10,th_1', /20000×\? px: at most 16384 px a side/],
     ['video/sprite,sw_1638,tw_10,th_1,pad_1', /16389×\? px/],
-    ['video/sprite,inter_0', /between 1 and 86400000/],
+    ['video/sprite,inter_-5', /between 0 and 86400000/],
     ['video/sprite,m_avg', /m_avg needs num/],
     ['video/sprite,m_dhash', /one of inter, key, avg/],
     ['video/sprite,m_avg,num_3,inter_100', /"inter" only applies to m_inter/],

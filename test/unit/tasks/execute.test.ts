@@ -76,8 +76,9 @@ describe('spriteLayout', () => {
 });
 
 describe('animationFps', () => {
-  it('FrameRate, else one frame per Interval', () => {
-    expect(animationFps({ frameRate: 10, interval: 1 })).toBe(10);
-    expect(animationFps({ frameRate: undefined, interval: 0.5 })).toBe(2);
+  it('FrameRate, else one frame per Interval, or per frame of the video when the Interval is shorter', () => {
+    expect(animationFps({ frameRate: 10, interval: 1 }, 0.04)).toBe(10);
+    expect(animationFps({ frameRate: undefined, interval: 0.5 }, 0.04)).toBe(2);
+    expect(animationFps({ frameRate: undefined, interval: 0.01 }, 0.04)).toBe(25);
   });
 });

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { indexOf } from '../../../src/media/engine/extract.js';
 import { parseConvertTask } from '../../../src/process/imm-request.js';
-import { clipOf, frameAtOrBefore, framesAtTimes, keyframeOf, keyframesIn, sampleTimes, videoEndOf } from '../../../src/tasks/frame-plan.js';
+import { clipOf, everyFrameIn, frameAtOrBefore, framesAtTimes, keyframeOf, keyframesIn, samplesEveryFrame, sampleTimes, videoEndOf } from '../../../src/tasks/frame-plan.js';
 
 describe('frame planning', () => {
   const spec = (snapshot: Record<string, unknown>, source: Record<string, unknown> = {}) =>
@@ -96,6 +96,18 @@ describe('frame index arithmetic', () => {
     // 3 × 0.1 is not after 0.3: the slack keeps float steps on their frame.
     expect(times({ Interval: 0.1 }, { start: 0, end: 0.3 })).toHaveLength(3);
     expect(() => times({ StartTime: 3, Number: 1 }, { start: 5, end: 8 })).toThrow('Targets[0].Image.Snapshots[0].StartTime 3 s is at or past the end of the clipped video (3.000 s).');
+  });
+
+  it('an Interval shorter than a frame takes every frame once (OSS: clamped to the frame interval)', () => {
+    const snapshot = (fields: Record<string, unknown>) => spec(fields).snapshots[0]!;
+    expect(samplesEveryFrame(snapshot({ Interval: 0.001 }), 0.04)).toBe(true);
+    expect(samplesEveryFrame(snapshot({ Interval: 0.039 }), 0.04)).toBe(true);
+    expect(samplesEveryFrame(snapshot({ Interval: 0.04 }), 0.04)).toBe(false);
+    expect(samplesEveryFrame(snapshot({ Interval: 0.001, Mode: 'dhash', Number: 3 }), 0.04)).toBe(false);
+    const every = (fields: Record<string, unknown>, clip: { start: number; end: number }) => everyFrameIn(index, 1.4, snapshot({ Interval: 0.001, ...fields }), clip);
+    expect(every({}, { start: 0, end: 1 })).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(every({ StartTime: 0.1, Number: 3 }, { start: 0, end: 1 })).toEqual([3, 4, 5]);
+    expect(every({}, { start: 0.04, end: 0.12 })).toEqual([1, 2]);
   });
 
   it('keyframesIn: the key frames of the clip from StartTime, at most Number', () => {
