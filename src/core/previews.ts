@@ -12,6 +12,7 @@ import type { ExtractJob, ExtractResult, ExtractedFrame, FrameIndex } from '../m
 import { checkSheetSize, PREVIEW_BOUNDS, type PreviewPlan, type SheetSpec, type StoryboardTimeline } from '../process/preview-process.js';
 import type { SnapshotMode } from '../process/imm-request.js';
 import { everyFrameIn, framesAtTimes, keyframeOf, keyframesIn, samplesEveryFrame, sampleTimes, videoEndOf, type SamplingSpec } from '../tasks/frame-plan.js';
+import { DhashSelector, HASH_THUMBNAIL, hashOfThumbnail } from '../tasks/dhash.js';
 import type { IndexedSource, Timings } from './capture.js';
 import type { Quality } from '../image/render.js';
 
@@ -29,7 +30,7 @@ export interface PreviewResult {
 }
 
 const SLACK = 1e-6;
-const MODE: Record<SheetSpec['sampling']['mode'], SnapshotMode> = { inter: 'interval', key: 'keyframe', avg: 'average' };
+const MODE: Record<SheetSpec['sampling']['mode'], SnapshotMode> = { inter: 'interval', key: 'keyframe', avg: 'average', dhash: 'dhash' };
 const ACTION = { sprite: 'video/sprite', storyboard: 'video/storyboard', animation: 'video/animation' } as const;
 
 interface Timeline {
@@ -51,8 +52,8 @@ function checkStart(startMs: number, duration: number, action: string) {
   }
 }
 
-/** Every tile of a sheet spec over the whole video: its frame and start time. */
-function tilesOf(source: IndexedSource, spec: SheetSpec, action: string): Timeline {
+/** Every tile of a sheet spec over the whole video: its frame and start time (dhash: hashes decoded first). */
+async function tilesOf(ctx: PreviewContext, source: IndexedSource, spec: SheetSpec, action: string): Promise<Timeline> {
   const index = indexOf(source, action);
   const { video } = source;
   const duration = videoEndOf(index, video.startTime, video.frameDuration);
@@ -65,8 +66,35 @@ function tilesOf(source: IndexedSource, spec: SheetSpec, action: string): Timeli
     if (frames.length === 0) throw errors.invalidArgument(`${action}: the video has no key frame at or after ss_${sampling.startMs}.`);
     return { index, frames, starts: frames.map((i) => Math.max(0, index.pts[i]! - video.startTime)), duration };
   }
+  if (sampling.mode === 'dhash') {
+    // The same frame sampled twice adds nothing to a change detector.
+    const samples = [...new Set(framesAtTimes(index, video.startTime, sampleTimes(sample, clip)))];
+    if (samples.length > PREVIEW_BOUNDS.maxDhashSamples) {
+      throw errors.invalidArgument(`${action}: m_dhash would sample ${samples.length} frames, above ${PREVIEW_BOUNDS.maxDhashSamples}: set a larger inter or a later ss.`);
+    }
+    const frames = await changedFrames(ctx, source, index, samples, sampling.threshold, sampling.number);
+    return { index, frames, starts: frames.map((i) => Math.max(0, index.pts[i]! - video.startTime)), duration };
+  }
   const starts = sampleTimes(sample, clip);
   return { index, frames: framesAtTimes(index, video.startTime, starts), starts, duration };
+}
+
+/** dhash selection (src/tasks/dhash.ts), as a task does it: each sample hashed from a 9×8 grey thumbnail. */
+async function changedFrames(ctx: PreviewContext, source: IndexedSource, index: FrameIndex, samples: number[], threshold: number, number: number): Promise<number[]> {
+  const hashes: bigint[] = new Array(samples.length);
+  await ctx.extract(
+    source,
+    { frames: samples.map((i) => index.pts[i]!), keyframes: samples.map((i) => index.pts[keyframeOf(index, i)]!), keyframesOnly: false, output: HASH_THUMBNAIL },
+    async (frame) => {
+      hashes[frame.position] = hashOfThumbnail(Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength));
+    },
+  );
+  const selector = new DhashSelector(threshold, number);
+  // forEach, not for…of: positions never hashed (holes) are skipped.
+  hashes.forEach((hash, position) => {
+    selector.add(position, hash);
+  });
+  return selector.finish().map((position) => samples[position]!);
 }
 
 const tileRequest = (spec: SheetSpec): GeometryRequest => ({ orientation: 'auto', width: spec.tileWidth, height: spec.tileHeight, scaleType: spec.scaleType });
@@ -103,7 +131,9 @@ export async function producePreview(ctx: PreviewContext, plan: PreviewPlan): Pr
   switch (plan.type) {
     case 'storyboard': {
       const { spec } = plan;
-      const tiles = tilesOf(source, spec, ACTION.storyboard);
+      const selecting = performance.now();
+      const tiles = await tilesOf(ctx, source, spec, ACTION.storyboard);
+      const selectMs = performance.now() - selecting;
       if (tiles.frames.length > PREVIEW_BOUNDS.maxStoryboardTiles) {
         throw errors.invalidArgument(
           `${ACTION.storyboard} would list ${tiles.frames.length} tiles, above ${PREVIEW_BOUNDS.maxStoryboardTiles}: set num, a larger inter, or m_avg.`,
@@ -112,11 +142,13 @@ export async function producePreview(ctx: PreviewContext, plan: PreviewPlan): Pr
       const tile = planGeometry(source.video, tileRequest(spec)).output;
       checkSheetSize(spec, tile.width, tile.height);
       const timeline: StoryboardTimeline = { duration: tiles.duration, tileWidth: tile.width, tileHeight: tile.height, starts: tiles.starts };
-      return { body: Buffer.from(JSON.stringify(timeline)), contentType: 'application/json', timings: { open, decode: 0, encode: 0 } };
+      return { body: Buffer.from(JSON.stringify(timeline)), contentType: 'application/json', timings: { open, decode: selectMs, encode: 0 } };
     }
     case 'sprite': {
       const { spec } = plan;
-      const tiles = tilesOf(source, spec, ACTION.sprite);
+      const selecting = performance.now();
+      const tiles = await tilesOf(ctx, source, spec, ACTION.sprite);
+      const selectMs = performance.now() - selecting;
       const perSheet = spec.columns * spec.rows;
       const sheets = Math.ceil(tiles.frames.length / perSheet);
       if (plan.sheet >= sheets) {
@@ -132,7 +164,7 @@ export async function producePreview(ctx: PreviewContext, plan: PreviewPlan): Pr
       if (pictures.length > tilesPerSheet(layout)) throw new Error('more tiles than a sheet holds');
       const body = await composeSheet(pictures, layout, spec.format, ctx.quality);
       const contentType = spec.format === 'jpg' ? 'image/jpeg' : `image/${spec.format}`;
-      return { body, contentType, timings: { open, decode: decodeMs, encode: performance.now() - encoding } };
+      return { body, contentType, timings: { open, decode: selectMs + decodeMs, encode: performance.now() - encoding } };
     }
     case 'animation': {
       const index = indexOf(source, ACTION.animation);

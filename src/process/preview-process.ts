@@ -1,7 +1,8 @@
 // Previews for players (stillframe extensions under `x-oss-process`, docs/previews.md) → typed, validated
 // plans, their canonical spellings, and the storyboard's WebVTT / JSON text. Pure: no I/O.
-//  - `video/sprite,…`      one sprite sheet (tiles of frames sampled at an interval, at key frames, or
-//                          evenly over the video), `i_` choosing the sheet when the tiles fill several;
+//  - `video/sprite,…`      one sprite sheet (tiles of frames sampled at an interval, at key frames,
+//                          evenly over the video, or at scene changes by dhash), `i_` choosing the sheet
+//                          when the tiles fill several;
 //  - `video/storyboard,…`  the index of those sheets (WebVTT with `#xywh=` cues, or Mux/imgix JSON),
 //                          whose image URLs are the sheets' own `video/sprite` URLs;
 //  - `video/animation,…`   an animated GIF or WebP of up to 10 s of the video (Mux's bounds).
@@ -17,15 +18,20 @@ export const STORYBOARD_ACTION = 'video/storyboard';
 export const ANIMATION_ACTION = 'video/animation';
 const ACTIONS = [SPRITE_ACTION, STORYBOARD_ACTION, ANIMATION_ACTION] as const;
 
-/** How the tiles' frames are chosen: every `inter` ms from ss, the key frames from ss, or `num` evenly spread from ss. */
-export type SamplingMode = 'inter' | 'key' | 'avg';
+/**
+ * How the tiles' frames are chosen: every `inter` ms from ss, the key frames from ss, `num` evenly spread
+ * from ss, or (dhash) the samples every `inter` ms whose picture changed by `thr` or more (at most `num`).
+ */
+export type SamplingMode = 'inter' | 'key' | 'avg' | 'dhash';
 
 export interface Sampling {
   /** ms from the video stream's first frame. */
   startMs: number;
   mode: SamplingMode;
-  /** ms between tiles (mode inter, where 0 or less than a frame = every frame; 0 in the other modes). */
+  /** ms between tiles (inter, where 0 or less than a frame = every frame) or samples (dhash); 0 otherwise. */
   intervalMs: number;
+  /** dhash: the change (0–100) a sample needs to become a tile; 0 in the other modes. */
+  threshold: number;
   /** Tiles wanted over every sheet; 0 = until the end of the video (mode avg: required). */
   number: number;
 }
@@ -70,6 +76,8 @@ export const PREVIEW_BOUNDS = {
   maxTileSide: 4096,
   /** Tiles one storyboard may list (over all its sheets). */
   maxStoryboardTiles: 10_000,
+  /** Frames m_dhash may sample (and hash) for one sheet or storyboard: 1,000 is 16 min 40 s at inter_1000. */
+  maxDhashSamples: 1000,
   /** Animations, as Mux: 250 ms to 10 s of the source, ≤ 640 px a side, ≤ 30 fps. */
   minAnimationMs: 250,
   maxAnimationMs: 10_000,
@@ -87,9 +95,9 @@ const DEFAULT_ANIMATION_WIDTH = 320;
 const SHEET_FORMATS = ['jpg', 'png', 'webp'] as const satisfies readonly SheetFormat[];
 const ANIMATION_FORMATS = ['gif', 'webp'] as const satisfies readonly AnimationFormat[];
 const SCALE_TYPES = ['stretch', 'crop', 'fill', 'fit'] as const satisfies readonly ScaleType[];
-const MODES = ['inter', 'key', 'avg'] as const satisfies readonly SamplingMode[];
+const MODES = ['inter', 'key', 'avg', 'dhash'] as const satisfies readonly SamplingMode[];
 
-const LAYOUT_PARAMS = ['ss', 'm', 'inter', 'num', 'sw', 'sh', 'scaletype', 'tw', 'th', 'pad', 'margin'];
+const LAYOUT_PARAMS = ['ss', 'm', 'inter', 'thr', 'num', 'sw', 'sh', 'scaletype', 'tw', 'th', 'pad', 'margin'];
 const PARAMS: Record<(typeof ACTIONS)[number], readonly string[]> = {
   [SPRITE_ACTION]: [...LAYOUT_PARAMS, 'f', 'i'],
   [STORYBOARD_ACTION]: [...LAYOUT_PARAMS, 'f', 'sf'],
@@ -109,7 +117,10 @@ function parseSheetSpec(p: Params, format: SheetFormat): SheetSpec {
   // inter_0 (OSS: "every frame"), like any interval shorter than a frame, takes each frame once.
   const interval = p.int('inter', 0, MAX_INTERVAL_MS);
   const number = p.int('num', 0, MAX_NUMBER) ?? 0;
-  if (mode !== 'inter' && interval !== undefined) throw errors.imageProcess(`Parameter "inter" only applies to m_inter in ${p.action}.`);
+  const threshold = p.int('thr', 0, 100);
+  const sampled = mode === 'inter' || mode === 'dhash';
+  if (!sampled && interval !== undefined) throw errors.imageProcess(`Parameter "inter" only applies to m_inter and m_dhash in ${p.action}.`);
+  if (mode !== 'dhash' && threshold !== undefined) throw errors.imageProcess(`Parameter "thr" only applies to m_dhash in ${p.action}.`);
   if (mode === 'avg' && number === 0) throw errors.imageProcess(`m_avg needs num (tiles spread evenly from ss to the end) in ${p.action}.`);
   let tileWidth = p.int('sw', minTileSide, maxTileSide) ?? 0;
   const tileHeight = p.int('sh', minTileSide, maxTileSide) ?? 0;
@@ -124,7 +135,8 @@ function parseSheetSpec(p: Params, format: SheetFormat): SheetSpec {
   const pad = p.int('pad', 0, MAX_SPACING) ?? 0;
   const margin = p.int('margin', 0, MAX_SPACING) ?? 0;
   const spec: SheetSpec = {
-    sampling: { startMs, mode, intervalMs: mode === 'inter' ? (interval ?? 1000) : 0, number },
+    // dhash: OSS's thr defaults to 0 (every sample a candidate; num then keeps the largest changes).
+    sampling: { startMs, mode, intervalMs: sampled ? (interval ?? 1000) : 0, threshold: threshold ?? 0, number },
     tileWidth, tileHeight, scaleType: tileWidth && tileHeight ? scaleType : 'stretch', columns, rows, pad, margin, format,
   };
   // Known sides are checked now; a side derived from the video's aspect once the video is known (checkSheetSize).
@@ -191,7 +203,8 @@ export function parsePreviewProcess(process: string): PreviewPlan {
 function canonicalSheet(spec: SheetSpec): string[] {
   const { sampling: s } = spec;
   const parts = [`ss_${s.startMs}`, `m_${s.mode}`];
-  if (s.mode === 'inter') parts.push(`inter_${s.intervalMs}`);
+  if (s.mode === 'inter' || s.mode === 'dhash') parts.push(`inter_${s.intervalMs}`);
+  if (s.mode === 'dhash') parts.push(`thr_${s.threshold}`);
   parts.push(`num_${s.number}`);
   if (spec.tileWidth) parts.push(`sw_${spec.tileWidth}`);
   if (spec.tileHeight) parts.push(`sh_${spec.tileHeight}`);

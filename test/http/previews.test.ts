@@ -4,7 +4,7 @@
 // cache, 304s, the bounds, and the WebVTT parsed by headless Chromium from a <track> element.
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fixture, frameAt, readFrameIndex } from '../support/fixtures.js';
+import { fixture, frameAt, readFrameIndex, sceneCutFixture } from '../support/fixtures.js';
 import { ossClient } from '../support/oss-client.js';
 import { findBinary, tempDir } from '../support/processes.js';
 import { processCall, startServer, type TestServer } from '../support/server.js';
@@ -13,6 +13,7 @@ const AK = 'LTAI-preview-key';
 const SECRET = 'preview-secret-0123456789';
 
 let server: TestServer;
+let scenes: Awaited<ReturnType<typeof sceneCutFixture>>;
 
 // The player page is an object of the same bucket: served by stillframe itself, so the <track> is
 // same-origin with the page and needs no CORS.
@@ -24,8 +25,9 @@ const playerPage = `<!doctype html><html><body>
 
 beforeAll(async () => {
   const clip = await fixture({ container: 'mp4', codec: 'h264', seconds: 4 });
+  scenes = await sceneCutFixture();
   server = await startServer({
-    objects: { 'pub/clip.mp4': clip, 'pub/player.html': Buffer.from(playerPage), 'priv/clip.mp4': clip },
+    objects: { 'pub/clip.mp4': clip, 'pub/scenes.mp4': scenes.path, 'pub/player.html': Buffer.from(playerPage), 'priv/clip.mp4': clip },
     env: { STILLFRAME_ACCESS_KEYS: `${AK}:${SECRET}`, STILLFRAME_BUCKET_ACL: 'pub:public-read,priv:private' },
     // ali-oss's V1 signing refuses IP endpoints.
     hostname: 'localhost',
@@ -68,6 +70,17 @@ describe('video/sprite', () => {
     }
     const vtt = await call('pub/clip.mp4', 'video/storyboard,inter_0,num_3,sw_96,tw_3,th_1');
     expect(cuesOf(vtt.body.toString()).map(([start]) => start)).toEqual(['00:00:00.000', '00:00:00.040', '00:00:00.080']);
+  });
+
+  it('m_dhash: the tiles are the scene cuts (the frames that changed by thr), as an IMM dhash task finds them', async () => {
+    const res = await call('pub/scenes.mp4', 'video/storyboard,f_json,m_dhash,inter_1000,thr_15,sw_64,tw_10,th_1');
+    expect(res.status).toBe(200);
+    const board = JSON.parse(res.body.toString()) as { tiles: { start: number }[] };
+    expect(board.tiles.map((t) => t.start)).toEqual(scenes.cutsAtSeconds);
+    // num keeps the largest changes; the sheet shows those frames.
+    const sheet = await call('pub/scenes.mp4', 'video/sprite,m_dhash,inter_1000,num_2,sw_64,tw_2,th_1,f_png');
+    expect(sheet.status).toBe(200);
+    expect((await sharp(sheet.body).metadata()).width).toBe(128);
   });
 
   it('several sheets: i_ picks one; the last is cut to the rows it uses; past the last is a 400', async () => {

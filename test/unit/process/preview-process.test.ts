@@ -28,7 +28,7 @@ describe('parsePreviewProcess', () => {
       type: 'sprite',
       sheet: 0,
       spec: {
-        sampling: { startMs: 0, mode: 'inter', intervalMs: 1000, number: 60 },
+        sampling: { startMs: 0, mode: 'inter', intervalMs: 1000, threshold: 0, number: 60 },
         tileWidth: 160, tileHeight: 90, scaleType: 'stretch', columns: 10, rows: 6, pad: 0, margin: 0, format: 'jpg',
       },
     } satisfies PreviewPlan);
@@ -36,7 +36,7 @@ describe('parsePreviewProcess', () => {
       type: 'sprite',
       sheet: 0,
       spec: {
-        sampling: { startMs: 0, mode: 'inter', intervalMs: 1000, number: 0 },
+        sampling: { startMs: 0, mode: 'inter', intervalMs: 1000, threshold: 0, number: 0 },
         tileWidth: 160, tileHeight: 0, scaleType: 'stretch', columns: 10, rows: 10, pad: 0, margin: 0, format: 'jpg',
       },
     });
@@ -73,8 +73,10 @@ describe('parsePreviewProcess', () => {
     ['video/sprite,sw_1638,tw_10,th_1,pad_1', /16389×\? px/],
     ['video/sprite,inter_-5', /between 0 and 86400000/],
     ['video/sprite,m_avg', /m_avg needs num/],
-    ['video/sprite,m_dhash', /one of inter, key, avg/],
-    ['video/sprite,m_avg,num_3,inter_100', /"inter" only applies to m_inter/],
+    ['video/sprite,m_scene', /one of inter, key, avg, dhash/],
+    ['video/sprite,m_inter,thr_10', /"thr" only applies to m_dhash/],
+    ['video/sprite,m_dhash,thr_101', /between 0 and 100/],
+    ['video/sprite,m_avg,num_3,inter_100', /"inter" only applies to m_inter and m_dhash/],
     ['video/sprite,sw_100,scaletype_crop', /"scaletype" needs both sw and sh/],
     ['video/sprite,ss_01', /integer between 0/],
     ['video/sprite,ss_-1', /integer between 0/],
@@ -110,6 +112,8 @@ describe('canonical forms', () => {
     ['video/sprite', 'video/sprite,ss_0,m_inter,inter_1000,num_0,sw_160,tw_10,th_10,pad_0,margin_0,f_jpg,i_0'],
     ['video/sprite,f_png,th_2,tw_3,i_1,sh_90,sw_160,num_6,inter_500', 'video/sprite,ss_0,m_inter,inter_500,num_6,sw_160,sh_90,scaletype_stretch,tw_3,th_2,pad_0,margin_0,f_png,i_1'],
     ['video/sprite,m_key,sh_72', 'video/sprite,ss_0,m_key,num_0,sh_72,tw_10,th_10,pad_0,margin_0,f_jpg,i_0'],
+    ['video/sprite,m_dhash,num_5', 'video/sprite,ss_0,m_dhash,inter_1000,thr_0,num_5,sw_160,tw_10,th_10,pad_0,margin_0,f_jpg,i_0'],
+    ['video/storyboard,m_dhash,thr_15,inter_500', 'video/storyboard,f_vtt,ss_0,m_dhash,inter_500,thr_15,num_0,sw_160,tw_10,th_10,pad_0,margin_0,sf_jpg'],
     ['video/storyboard,sf_webp,f_json', 'video/storyboard,f_json,ss_0,m_inter,inter_1000,num_0,sw_160,tw_10,th_10,pad_0,margin_0,sf_webp'],
     ['video/animation,f_webp,w_320,fps_10,d_3000,ss_2000', 'video/animation,ss_2000,d_3000,fps_10,w_320,f_webp'],
   ])('%s → %s, which parses back to the same plan', (process, canonical) => {
