@@ -5,7 +5,8 @@
 //                    on an object never processed before (N copies with distinct bytes under distinct keys),
 //                    sequentially; against a warm bare-sharp process with the worker's settings
 //                    (sharp.concurrency(1), sharp.cache(false)) that reads the same file from disk and runs
-//                    `sharp(buffer).resize(800).jpeg({ quality: 80 }).toBuffer()`. The two alternate per
+//                    `sharp(buffer).resize(800).jpeg({ quality: 72 }).toBuffer()` (OSS's q is relative: q_80
+//                    of the q90 source is 72; the server reads that from the JPEG's tables). The two alternate per
 //                    file (order swapped every other file); target: median of the paired ratios ≤ 1.15×.
 //                    With the server's Server-Timing (open = read the object, decode = sniff + decoder
 //                    choice, encode = the sharp pipeline: decode, resize, encode).
@@ -61,6 +62,8 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const LOAD = { connections: 32, duration: Number(process.env.BENCH_LOAD_SECONDS ?? 10), warmup: 2 };
 const BURST = 20;
 const COLD_PROCESS = 'image/resize,w_800/quality,q_80';
+/** The sources' JPEG quality: q_80 of it is what both sides encode at. */
+const SOURCE_QUALITY = 90;
 const MEMORY_PROCESS = 'image/resize,w_800';
 const HIT_PROCESS = 'image/resize,w_400/format,webp';
 const COLD_TARGET = 1.15;
@@ -99,7 +102,7 @@ async function photo(width: number, height: number): Promise<{ path: string; byt
         raw[i + 2] = 110 + 50 * Math.cos(x / 300 + 2) + 50 * Math.sin(y / 520) + grain + (rnd() - 0.5) * amp * 0.6;
       }
     }
-    const jpeg = await sharp(Buffer.from(raw.buffer), { raw: { width, height, channels: 3 } }).blur(0.7).jpeg({ quality: 90 }).toBuffer();
+    const jpeg = await sharp(Buffer.from(raw.buffer), { raw: { width, height, channels: 3 } }).blur(0.7).jpeg({ quality: SOURCE_QUALITY }).toBuffer();
     await mkdir(MEDIA_DIR, { recursive: true });
     const partial = join(MEDIA_DIR, `partial-${process.pid}-${name}`);
     await writeFile(partial, jpeg);
@@ -129,7 +132,8 @@ interface BareRun {
 }
 
 // A warm process like a capture worker: sharp loaded once, concurrency 1, no operation cache; per line on
-// stdin, a path: read the file whole, resize to 800 wide, JPEG q80; one JSON line back.
+// stdin, a path: read the file whole, resize to 800 wide, JPEG at q_80 of the source's quality; one JSON
+// line back.
 const BARE_SCRIPT = `
 const fs = require('node:fs');
 const sharp = require('sharp');
@@ -141,7 +145,7 @@ rl.on('line', (path) => {
   chain = chain.then(async () => {
     const t0 = performance.now();
     const bytes = fs.readFileSync(path);
-    const { data, info } = await sharp(bytes).resize(800).jpeg({ quality: 80 }).toBuffer({ resolveWithObject: true });
+    const { data, info } = await sharp(bytes).resize(800).jpeg({ quality: ${SOURCE_QUALITY * 0.8} }).toBuffer({ resolveWithObject: true });
     process.stdout.write(JSON.stringify({ inner: performance.now() - t0, width: info.width, height: info.height, size: data.length }) + '\\n');
   });
 });

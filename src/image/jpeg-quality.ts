@@ -16,10 +16,11 @@ export function estimateJpegQuality(read: (offset: number, length: number) => Bu
   const chroma = tables[1];
   let best: number | undefined;
   let bestError = Number.POSITIVE_INFINITY;
-  for (const base of BASE_TABLES) {
-    const standard = base === BASE_TABLES[0];
+  for (const [family, byQuality] of scaledTables().entries()) {
+    const standard = family === 0;
     for (let quality = 1; quality <= 100; quality++) {
-      const error = distance(luma, scaled(base.luma, quality)) + (chroma ? distance(chroma, scaled(base.chroma, quality)) : 0);
+      const candidate = byQuality[quality - 1]!;
+      const error = distance(luma, candidate.luma) + (chroma ? distance(chroma, candidate.chroma) : 0);
       // A tie (the lowest qualities saturate at 255) goes to the standard family, and within it to the
       // higher quality: the smaller loss for a relative q.
       if (error < bestError || (error === bestError && standard)) {
@@ -83,6 +84,16 @@ function distance(a: number[], b: number[]): number {
   let sum = 0;
   for (let i = 0; i < 64; i++) sum += Math.abs(a[i]! - b[i]!);
   return sum;
+}
+
+let scaledCache: { luma: number[]; chroma: number[] }[][] | undefined;
+
+/** Each family's tables at qualities 1–100, computed once. */
+function scaledTables(): { luma: number[]; chroma: number[] }[][] {
+  scaledCache ??= BASE_TABLES.map((base) =>
+    Array.from({ length: 100 }, (_, i) => ({ luma: scaled(base.luma, i + 1), chroma: scaled(base.chroma, i + 1) })),
+  );
+  return scaledCache;
 }
 
 /** libjpeg's jpeg_quality_scaling + jpeg_add_quant_table (baseline: values kept within 1–255). */
