@@ -83,6 +83,20 @@ describe('video/sprite', () => {
     expect((await sharp(sheet.body).metadata()).width).toBe(128);
   });
 
+  it('m_dhash samples at most 1000 frames a request: past that a 400 that says what to change', async () => {
+    // 50 s at 25 fps: 1250 frames, each sampled at inter_10 (a frame sampled twice counts once).
+    const long = await fixture({ container: 'mp4', codec: 'h264', seconds: 50, width: 64, height: 48 });
+    const behind = await startServer({ objects: { 'pub/long.mp4': long }, env: { STILLFRAME_WORKERS: '1' } });
+    try {
+      const res = await processCall(behind, 'pub/long.mp4', 'video/sprite,m_dhash,inter_10,sw_64');
+      expect(res).toMatchObject({ status: 400, code: 'InvalidArgument' });
+      expect(res.message).toMatch(/m_dhash would sample 1250 frames, above 1000: set a larger inter or a later ss/);
+      expect((await processCall(behind, 'pub/long.mp4', 'video/sprite,m_dhash,inter_10,ss_10000,sw_64')).status).toBe(200);
+    } finally {
+      await behind.close();
+    }
+  }, 120_000);
+
   it('several sheets: i_ picks one; the last is cut to the rows it uses; past the last is a 400', async () => {
     // 10 tiles (0, 0.4 … 3.6 s), 4 a sheet: sheets of 4, 4 and 2.
     const process = (i: number) => `video/sprite,inter_400,sw_96,tw_2,th_2,f_png,i_${i}`;
