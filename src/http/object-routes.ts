@@ -12,6 +12,7 @@ import type { StatCache } from '../source/stat-cache.js';
 import type { StyleStore } from '../styles/store.js';
 import { contentTypeFor, validateBucket, validateKey, type ObjectStore } from '../source/store.js';
 import type { AccessControl } from './access.js';
+import { cacheControlFor } from './cache-policy.js';
 import { createAsyncProcessHandler, type AsyncProcessDeps } from './async-process-routes.js';
 import { evaluateConditions, evaluateRange } from './conditional.js';
 import { requestHeader, requestHeaders, type AppEnv } from './context.js';
@@ -106,7 +107,7 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
     const common: Record<string, string> = {
       ETag: stat.etag,
       'Last-Modified': stat.lastModified.toUTCString(),
-      'Cache-Control': deps.objectCacheControl,
+      'Cache-Control': cacheControlFor(deps.objectCacheControl, deps.access, principal, bucket, url),
       'Accept-Ranges': 'bytes',
     };
     const condition = evaluateConditions(requestHeaders(c), validators);

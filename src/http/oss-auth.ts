@@ -122,7 +122,7 @@ export function v4PresignSignature(secret: string, bucket: string, key: string, 
 }
 
 /** yyyymmdd'T'HHMMss'Z' → ms, or NaN. */
-function parseV4Date(value: string): number {
+export function parseV4Date(value: string): number {
   const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(value);
   if (!m) return Number.NaN;
   return Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]));

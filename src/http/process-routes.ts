@@ -15,6 +15,7 @@ import type { StatCache } from '../source/stat-cache.js';
 import type { ObjectStat, ObjectStore } from '../source/store.js';
 import type { StyleStore } from '../styles/store.js';
 import type { AccessControl, PresignAs } from './access.js';
+import { cacheControlFor } from './cache-policy.js';
 import { evaluateConditions } from './conditional.js';
 import { requestHeader, requestHeaders, requestSignal, withRequestId, type AppEnv } from './context.js';
 
@@ -186,8 +187,9 @@ export function createProcessHandlers(deps: ProcessRoutesDeps) {
     const { work, canonical, vary, storyboard } = await prepare(c, bucket, process);
     const urls = storyboard ? sheetUrls(c, bucket, key, storyboard, principal) : undefined;
     const etagKey = urls ? canonical + urls.variant : canonical;
+    const cacheControl = cacheControlFor(deps.cacheControl, deps.access, principal, bucket, c.get('url') ?? new URL(c.req.url));
     const validators = (stat: ObjectStat) => {
-      const headers: Record<string, string> = { ETag: etagOf(stat, etagKey), 'Last-Modified': httpDate(stat.lastModified), 'Cache-Control': deps.cacheControl };
+      const headers: Record<string, string> = { ETag: etagOf(stat, etagKey), 'Last-Modified': httpDate(stat.lastModified), 'Cache-Control': cacheControl };
       if (vary) headers.Vary = 'Accept';
       return headers;
     };

@@ -1,10 +1,14 @@
 // The shipped nginx/nginx.conf as the CDN tier in front of a real stillframe process: MISS then a HIT
 // that never reaches stillframe, 304 revalidation, Range passthrough, and an <img> page in headless
-// Chromium (Debian's chromium, driven by playwright-core) showing snapshots at their expected sizes.
+// Chromium (Debian's chromium, driven by playwright-core) showing snapshots at their expected sizes; and
+// in front of a private bucket: a header-signed answer never shared, a presigned one kept no longer
+// than its signature is valid.
 import { spawnSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { v1PresignSignature, v1StringToSign } from '../../src/http/oss-auth.js';
 import { fixture } from '../support/fixtures.js';
 import { nginxBinary, requestCount, SHIPPED_NGINX_CONF, startNginx } from '../support/fleet.js';
 import { findBinary, type Node, startServe, stopAll, tempDir } from '../support/processes.js';
@@ -78,6 +82,58 @@ describe.skipIf(!hasNginx)('nginx in front of stillframe', () => {
       expect(part.equals(whole.subarray(100, 1124))).toBe(true);
       if (expected === 'HIT') expect(res.headers.get('x-cache-status')).toBe('HIT');
     }
+  });
+});
+
+describe.skipIf(!hasNginx)('nginx in front of a server with a private bucket', () => {
+  const AK = 'LTAI-cdn-key';
+  const SECRET = 'cdn-secret-0123456789';
+  const process = 'video/snapshot,t_1000,f_jpg,w_96';
+  const path = `/priv/v.mp4?x-oss-process=${encodeURIComponent(process)}`;
+  let keyed: Node;
+  let privateCdn: string;
+
+  beforeAll(async () => {
+    const root = await tempDir('cdn-private');
+    await mkdir(join(root, 'priv'), { recursive: true });
+    await copyFile(await fixture(VIDEO), join(root, 'priv', 'v.mp4'));
+    keyed = await startServe({ STILLFRAME_STORAGE: `file://${root}`, STILLFRAME_LOG_LEVEL: 'warn', STILLFRAME_ACCESS_KEYS: `${AK}:${SECRET}` });
+    privateCdn = (await startNginx(Number(new URL(keyed.url).port))).url;
+  }, 60_000);
+
+  const headerSigned = () => {
+    const date = new Date().toUTCString();
+    const request = { method: 'GET', headers: new Headers(), query: [{ name: 'x-oss-process', value: process }], bucket: 'priv', key: 'v.mp4' };
+    const signature = createHmac('sha1', SECRET).update(v1StringToSign(request, date)).digest('base64');
+    return { date, authorization: `OSS ${AK}:${signature}` };
+  };
+
+  it('a header-signed answer is private: nginx does not keep it, and an unsigned request for the URL is refused', async () => {
+    const signed = await fetch(`${privateCdn}${path}`, { headers: headerSigned() });
+    expect(signed.status).toBe(200);
+    expect(signed.headers.get('cache-control')).toMatch(/^private, max-age=\d+/);
+    await signed.arrayBuffer();
+    const again = await fetch(`${privateCdn}${path}`, { headers: headerSigned() });
+    expect(again.headers.get('x-cache-status')).not.toBe('HIT');
+    await again.arrayBuffer();
+    expect((await fetch(`${privateCdn}${path}`)).status).toBe(403);
+  });
+
+  it('a presigned answer is shared under its own URL, kept no longer than the signature is valid', async () => {
+    const expires = Math.floor(Date.now() / 1000) + 120;
+    const signature = v1PresignSignature(SECRET, 'priv', 'v.mp4', { 'x-oss-process': process }, String(expires));
+    const presigned = `${path}&OSSAccessKeyId=${AK}&Expires=${expires}&Signature=${encodeURIComponent(signature)}`;
+    const first = await fetch(`${privateCdn}${presigned}`);
+    expect(first.status).toBe(200);
+    const maxAge = Number(/max-age=(\d+)/.exec(first.headers.get('cache-control') ?? '')?.[1]);
+    expect(maxAge).toBeGreaterThan(100);
+    expect(maxAge).toBeLessThanOrEqual(120);
+    expect(first.headers.get('cache-control')).not.toMatch(/stale/);
+    await first.arrayBuffer();
+    const second = await fetch(`${privateCdn}${presigned}`);
+    expect(second.headers.get('x-cache-status')).toBe('HIT');
+    await second.arrayBuffer();
+    expect((await fetch(`${privateCdn}${path}`)).status).toBe(403);
   });
 });
 
