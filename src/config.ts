@@ -176,13 +176,13 @@ function storage(raw: string, name: string): StorageLocation {
   return { kind: 'file', root: isAbsolute(path) ? path : resolve(path) };
 }
 
-/** An http(s) URL without query or fragment, trailing slashes dropped. */
 /** An http(s) base URL that may hold `{bucket}` (checked with a bucket name in its place). */
 function publicUrl(raw: string, name: string): string {
   httpUrl(raw.replaceAll('{bucket}', 'bucket'), name, 'https://cdn.example.com or https://{bucket}.cdn.example.com');
   return raw.replace(/\/+$/, '');
 }
 
+/** An http(s) URL without query or fragment, trailing slashes dropped. */
 function httpUrl(raw: string, name: string, example: string): string {
   let url: URL | undefined;
   try {

@@ -213,10 +213,6 @@ export interface Synthesized {
 // ---------------------------------------------------------------------------------------------
 // Entry points
 
-/**
- * Writes the file the spec describes. Runs in this process (no child process); yields to the event loop
- * between slices of work. Throws on any FFmpeg error, naming the step; the output may then be partial.
- */
 const SELF = fileURLToPath(import.meta.url);
 // Set in the child that runs an SVT-AV1 encode: it encodes in process.
 const IN_CHILD = 'STILLFRAME_SYNTHESIZE_IN_PROCESS';
@@ -239,6 +235,11 @@ function synthesizeInChild(spec: SynthSpec): Promise<Synthesized> {
   });
 }
 
+/**
+ * Writes the file the spec describes. Runs in this process — except an SVT-AV1 encode, which runs in a
+ * child process (see the header) — and yields to the event loop between slices of work. Throws on any
+ * FFmpeg error, naming the step; the output may then be partial.
+ */
 export async function synthesize(spec: SynthSpec): Promise<Synthesized> {
   if (spec.video?.encoder === 'libsvtav1' && !process.env[IN_CHILD]) return synthesizeInChild(spec);
   quietLibrary();

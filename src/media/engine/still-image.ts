@@ -656,15 +656,15 @@ export function hevcConfigRecord(vps: Buffer, sps: Buffer, pps: Buffer): Buffer 
   return Buffer.concat([head, array(32, vps), array(33, sps), array(34, pps)]);
 }
 
+/** libx265 refuses pictures with a side under 16 px ("Image size is too small"). */
+const MIN_HEVC_SIDE = 16;
+
 /**
  * One picture → HEVC (libx265, intra, yuv420p, full-range BT.601 matrix, sRGB tags), as a HEIF item:
  * its hvcC record and its length-prefixed NAL units. Odd sizes, and sides under libx265's smallest
  * picture (16 px), are padded by repeating the last column or row (4:2:0 needs even sizes);
  * `codedWidth`/`codedHeight` say so and a clap crops it back.
  */
-/** libx265 refuses pictures with a side under 16 px ("Image size is too small"). */
-const MIN_HEVC_SIDE = 16;
-
 export function encodeHevcImage(raw: RawImage, quality: number): { record: Buffer; data: Buffer; codedWidth: number; codedHeight: number } {
   validateRaw(raw);
   const cw = Math.max(MIN_HEVC_SIDE, raw.width + (raw.width & 1));
