@@ -11,8 +11,8 @@ import type { RgbPicture } from '../image/render.js';
 import type { ExtractJob, ExtractResult, ExtractedFrame, FrameIndex } from '../media/protocol.js';
 import { checkSheetSize, PREVIEW_BOUNDS, type PreviewPlan, type SheetSpec, type StoryboardTimeline } from '../process/preview-process.js';
 import type { SnapshotMode } from '../process/imm-request.js';
-import { everyFrameIn, framesAtTimes, keyframeOf, keyframesIn, samplesEveryFrame, sampleTimes, videoEndOf, type SamplingSpec } from '../tasks/frame-plan.js';
-import { DhashSelector, HASH_THUMBNAIL, hashOfThumbnail } from '../tasks/dhash.js';
+import { dhashSamples, framesAtTimes, keyframeOf, keyframesIn, sampledFrames, videoEndOf, type SamplingSpec } from '../tasks/frame-plan.js';
+import { HASH_THUMBNAIL, hashOfThumbnail, selectChanged } from '../tasks/dhash.js';
 import type { IndexedSource, Timings } from './capture.js';
 import type { Quality } from '../image/render.js';
 
@@ -61,26 +61,28 @@ async function tilesOf(ctx: PreviewContext, source: IndexedSource, spec: SheetSp
   checkStart(sampling.startMs, duration, action);
   const clip = { start: 0, end: duration };
   const sample: SamplingSpec = { field: action, startTime: sampling.startMs / 1000, interval: sampling.intervalMs / 1000, number: sampling.number, mode: MODE[sampling.mode] };
-  if (sampling.mode === 'key' || samplesEveryFrame(sample, video.frameDuration)) {
-    const frames = sampling.mode === 'key' ? keyframesIn(index, video.startTime, sample, clip) : everyFrameIn(index, video.startTime, sample, clip);
+  // Frames chosen by what they show start at their own time.
+  const startsOf = (frames: number[]) => frames.map((i) => Math.max(0, index.pts[i]! - video.startTime));
+  if (sampling.mode === 'key') {
+    const frames = keyframesIn(index, video.startTime, sample, clip);
     if (frames.length === 0) throw errors.invalidArgument(`${action}: the video has no key frame at or after ss_${sampling.startMs}.`);
-    return { index, frames, starts: frames.map((i) => Math.max(0, index.pts[i]! - video.startTime)), duration };
+    return { index, frames, starts: startsOf(frames), duration };
   }
   if (sampling.mode === 'dhash') {
-    // The same frame sampled twice adds nothing to a change detector.
-    const samples = [...new Set(framesAtTimes(index, video.startTime, sampleTimes(sample, clip)))];
+    const samples = dhashSamples(index, video.startTime, sample, clip);
     if (samples.length > PREVIEW_BOUNDS.maxDhashSamples) {
       throw errors.invalidArgument(`${action}: m_dhash would sample ${samples.length} frames, above ${PREVIEW_BOUNDS.maxDhashSamples}: set a larger inter or a later ss.`);
     }
-    const frames = await changedFrames(ctx, source, index, samples, sampling.threshold, sampling.number);
-    return { index, frames, starts: frames.map((i) => Math.max(0, index.pts[i]! - video.startTime)), duration };
+    const kept = selectChanged(await hashesOf(ctx, source, index, samples), sampling.threshold, sampling.number);
+    const frames = kept.map((position) => samples[position]!);
+    return { index, frames, starts: startsOf(frames), duration };
   }
-  const starts = sampleTimes(sample, clip);
-  return { index, frames: framesAtTimes(index, video.startTime, starts), starts, duration };
+  const { frames, times } = sampledFrames(index, video.startTime, video.frameDuration, sample, clip);
+  return { index, frames, starts: times, duration };
 }
 
-/** dhash selection (src/tasks/dhash.ts), as a task does it: each sample hashed from a 9×8 grey thumbnail. */
-async function changedFrames(ctx: PreviewContext, source: IndexedSource, index: FrameIndex, samples: number[], threshold: number, number: number): Promise<number[]> {
+/** The dhash of each sample (src/tasks/dhash.ts), from a 9×8 grey thumbnail the engine makes, as a task hashes them. */
+async function hashesOf(ctx: PreviewContext, source: IndexedSource, index: FrameIndex, samples: number[]): Promise<bigint[]> {
   const hashes: bigint[] = new Array(samples.length);
   await ctx.extract(
     source,
@@ -89,12 +91,7 @@ async function changedFrames(ctx: PreviewContext, source: IndexedSource, index: 
       hashes[frame.position] = hashOfThumbnail(Buffer.from(frame.data.buffer, frame.data.byteOffset, frame.data.byteLength));
     },
   );
-  const selector = new DhashSelector(threshold, number);
-  // forEach, not for…of: positions never hashed (holes) are skipped.
-  hashes.forEach((hash, position) => {
-    selector.add(position, hash);
-  });
-  return selector.finish().map((position) => samples[position]!);
+  return hashes;
 }
 
 const tileRequest = (spec: SheetSpec): GeometryRequest => ({ orientation: 'auto', width: spec.tileWidth, height: spec.tileHeight, scaleType: spec.scaleType });

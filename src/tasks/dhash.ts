@@ -34,6 +34,16 @@ export interface Candidate {
   change: number;
 }
 
+/** Positions (into `hashes`, in time order; holes skipped) a dhash spec keeps: DhashSelector over all of them. */
+export function selectChanged(hashes: readonly bigint[], threshold: number | undefined, number: number): number[] {
+  const selector = new DhashSelector(threshold, number);
+  // forEach, not for…of: positions never hashed (holes) are skipped.
+  hashes.forEach((hash, position) => {
+    selector.add(position, hash);
+  });
+  return selector.finish();
+}
+
 /**
  * Feed hashes in time order. With Threshold only, a frame's fate is known at once (`add` says so);
  * with Number, only at `finish` (the N largest changes among the candidates).

@@ -38,8 +38,8 @@ import {
   type TaskSource,
 } from '../process/imm-request.js';
 import type { ObjectStat, ObjectStore } from '../source/store.js';
-import { DhashSelector, HASH_THUMBNAIL, hashOfThumbnail } from './dhash.js';
-import { clipOf, everyFrameIn, framesAtTimes, keyframeOf, keyframesIn, samplesEveryFrame, sampleTimes, videoEndOf } from './frame-plan.js';
+import { HASH_THUMBNAIL, hashOfThumbnail, selectChanged } from './dhash.js';
+import { clipOf, dhashSamples, keyframeOf, keyframesIn, sampledFrames, videoEndOf } from './frame-plan.js';
 import type { OutputRecord } from './records.js';
 import type { Quality } from '../image/render.js';
 
@@ -195,13 +195,10 @@ function selectionOf(opened: Opened, spec: FrameSelection): { selection: Selecti
     return { selection: { kind: 'frames', frames, keyframes: true }, units: frames.length };
   }
   if (spec.mode === 'dhash') {
-    // The same frame sampled twice adds nothing to a change detector.
-    const samples = [...new Set(framesAtTimes(index, video.startTime, sampleTimes(spec, clip)))];
+    const samples = dhashSamples(index, video.startTime, spec, clip);
     return { selection: { kind: 'dhash', samples }, units: samples.length };
   }
-  const frames = samplesEveryFrame(spec, video.frameDuration)
-    ? everyFrameIn(index, video.startTime, spec, clip)
-    : framesAtTimes(index, video.startTime, sampleTimes(spec, clip));
+  const { frames } = sampledFrames(index, video.startTime, video.frameDuration, spec, clip);
   return { selection: { kind: 'frames', frames, keyframes: false }, units: frames.length };
 }
 
@@ -244,12 +241,8 @@ async function chooseFrames(step: Step, plan: Plan): Promise<Chosen> {
     hashes[position] = hashOfThumbnail(Buffer.from(frame.data));
     step.advance(1);
   });
-  const selector = new DhashSelector(plan.spec.threshold, plan.spec.number);
-  // forEach, not for…of: positions never hashed (holes) are skipped.
-  hashes.forEach((hash, position) => {
-    selector.add(position, hash);
-  });
-  return { index, frames: selector.finish().map((position) => selection.samples[position]!), keyframesOnly: false, counted: false };
+  const kept = selectChanged(hashes, plan.spec.threshold, plan.spec.number);
+  return { index, frames: kept.map((position) => selection.samples[position]!), keyframesOnly: false, counted: false };
 }
 
 /**

@@ -112,6 +112,25 @@ function framesFrom(index: FrameIndex, streamStart: number, spec: SamplingSpec, 
   return found;
 }
 
+/**
+ * The frames of an interval or average spec, and the time each stands for (media seconds from the
+ * stream's first frame): the frame shown at each sample time — or, for an interval shorter than a frame,
+ * every frame once at its own time.
+ */
+export function sampledFrames(index: FrameIndex, streamStart: number, frameDuration: number, spec: SamplingSpec, clip: Clip): { frames: number[]; times: number[] } {
+  if (samplesEveryFrame(spec, frameDuration)) {
+    const frames = everyFrameIn(index, streamStart, spec, clip);
+    return { frames, times: frames.map((i) => Math.max(0, index.pts[i]! - streamStart)) };
+  }
+  const times = sampleTimes(spec, clip);
+  return { frames: framesAtTimes(index, streamStart, times), times };
+}
+
+/** The frames a dhash spec hashes: one per sample time, each once (a frame sampled twice adds nothing). */
+export function dhashSamples(index: FrameIndex, streamStart: number, spec: SamplingSpec, clip: Clip): number[] {
+  return [...new Set(framesAtTimes(index, streamStart, sampleTimes(spec, clip)))];
+}
+
 /** The frame shown at each sample time (media seconds): frame indices, one per time. */
 export function framesAtTimes(index: FrameIndex, streamStart: number, times: readonly number[]): number[] {
   return times.map((t) => frameAtOrBefore(index, streamStart + t));
