@@ -95,24 +95,16 @@ function readAt(fd: number, offset: number, length: number): Buffer {
   return bytes.subarray(0, readSync(fd, bytes, 0, length, offset));
 }
 
-/** The first bytes of a local file: enough for its signature. */
-function headOf(path: string): Buffer {
+/**
+ * A local file, from one open: its format by its first bytes and, when `quality` needs it, a JPEG's own
+ * quality (read from the segments before its first scan, never the picture data).
+ */
+function inspectLocal(path: string, wantsQuality: boolean): { format: OutputFormat | undefined; jpegQuality: number | undefined } {
   const fd = openSync(path, 'r');
   try {
-    return readAt(fd, 0, SNIFF_BYTES);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** A JPEG source's own quality, which `quality` scales (q) or caps (Q); only read when asked for. */
-function sourceJpegQuality(job: ImageJob, format: OutputFormat, data: Buffer | undefined): number | undefined {
-  if (format !== 'jpg' || !job.image.actions.some((a) => a.action === 'quality')) return undefined;
-  if (data) return estimateJpegQuality(bufferReader(data));
-  if (job.source.kind !== 'file') return undefined;
-  const fd = openSync(job.source.path, 'r');
-  try {
-    return estimateJpegQuality((offset, length) => readAt(fd, offset, length));
+    const format = sniffFormat(readAt(fd, 0, SNIFF_BYTES));
+    const jpegQuality = wantsQuality && format === 'jpg' ? estimateJpegQuality((offset, length) => readAt(fd, offset, length)) : undefined;
+    return { format, jpegQuality };
   } finally {
     closeSync(fd);
   }
@@ -123,16 +115,18 @@ const SNIFF_BYTES = 256;
 export async function processImage(job: ImageJob, settings: ImageSettings): Promise<ImageResult> {
   const t0 = performance.now();
   const { source } = job;
+  // The source JPEG's quality is what `quality` scales (q) or caps (Q): only read when asked for.
+  const wantsQuality = job.image.actions.some((a) => a.action === 'quality');
   // A local file sharp can read goes to libvips by path (it reads what it needs, no 2nd copy); the rest,
   // and what the engine decodes (HEIC, BMP), is read whole.
-  const local = source.kind === 'file' ? sniffFormat(headOf(source.path)) : undefined;
-  const byPath = source.kind === 'file' && local !== undefined && local !== 'bmp' && local !== 'heic';
+  const local = source.kind === 'file' ? inspectLocal(source.path, wantsQuality) : undefined;
+  const byPath = source.kind === 'file' && local?.format !== undefined && local.format !== 'bmp' && local.format !== 'heic';
   const data = byPath ? undefined : readWhole(source);
   const t1 = performance.now();
-  const { input, format } = byPath ? { input: { kind: 'encoded' as const, data: source.path }, format: local } : inputOf(data!);
+  const { input, format } = byPath ? { input: { kind: 'encoded' as const, data: source.path }, format: local!.format! } : inputOf(data!);
   const t2 = performance.now();
   const byteSize = source.kind === 'hls' ? 0 : source.size;
-  const jpegQuality = sourceJpegQuality(job, format, data);
+  const jpegQuality = byPath ? local!.jpegQuality : wantsQuality && format === 'jpg' ? estimateJpegQuality(bufferReader(data!)) : undefined;
   const { body, contentType } = await runPipeline(input, job.image, format, { byteSize, format, jpegQuality }, settings);
   return { body, contentType, timings: { open: t1 - t0, decode: t2 - t1, encode: performance.now() - t2 } };
 }
