@@ -100,7 +100,7 @@ export function createObjectRoutes(deps: ObjectRoutesDeps): Hono<AppEnv> {
     const process = oneProcess(url);
     const isHead = c.req.method === 'HEAD';
 
-    if (process !== undefined) return processes.answer(c, bucket, key, process, principal);
+    if (process !== undefined) return processes.answer(c, url, bucket, key, process, principal);
 
     const stat = await deps.store.stat(bucket, key);
     const validators = { etag: stat.etag, lastModified: stat.lastModified };

@@ -149,8 +149,7 @@ export function createProcessHandlers(deps: ProcessRoutesDeps) {
    * signed storyboard lists signed sheets (the key may read this object): a V1 or V4 presigned one with
    * the same key and expiry; a header-signed one V1-presigned for the rest of this hour and the next.
    */
-  function sheetUrls(c: Context<AppEnv>, bucket: string, key: string, plan: StoryboardPlan, principal: string | undefined) {
-    const url = c.get('url') ?? new URL(c.req.url);
+  function sheetUrls(c: Context<AppEnv>, url: URL, bucket: string, key: string, plan: StoryboardPlan, principal: string | undefined) {
     const base = publicBase(c, url, bucket, key);
     const signing = principal === undefined ? undefined : signingOf(url, principal);
     const sheetUrl = (sheet: number) => {
@@ -182,12 +181,15 @@ export function createProcessHandlers(deps: ProcessRoutesDeps) {
     return { version: 1, accessKeyId, expires: String((Math.floor(Date.now() / HOUR_MS) + 2) * (HOUR_MS / 1000)) };
   }
 
-  /** GET/HEAD with `x-oss-process`: the processed image, or 304 from the source's stat alone. */
-  async function answer(c: Context<AppEnv>, bucket: string, key: string, process: string, principal: string | undefined): Promise<Response> {
+  /**
+   * GET/HEAD with `x-oss-process`: the processed image, or 304 from the source's stat alone. `principal`:
+   * who signed the request (already verified), which decides its Cache-Control and a storyboard's links.
+   */
+  async function answer(c: Context<AppEnv>, url: URL, bucket: string, key: string, process: string, principal: string | undefined): Promise<Response> {
     const { work, canonical, vary, storyboard } = await prepare(c, bucket, process);
-    const urls = storyboard ? sheetUrls(c, bucket, key, storyboard, principal) : undefined;
+    const urls = storyboard ? sheetUrls(c, url, bucket, key, storyboard, principal) : undefined;
     const etagKey = urls ? canonical + urls.variant : canonical;
-    const cacheControl = cacheControlFor(deps.cacheControl, deps.access, principal, bucket, c.get('url') ?? new URL(c.req.url));
+    const cacheControl = cacheControlFor(deps.cacheControl, deps.access, principal, bucket, url);
     const validators = (stat: ObjectStat) => {
       const headers: Record<string, string> = { ETag: etagOf(stat, etagKey), 'Last-Modified': httpDate(stat.lastModified), 'Cache-Control': cacheControl };
       if (vary) headers.Vary = 'Accept';
